@@ -1,0 +1,90 @@
+// Memory-mapped safetensors files and checkpoint folders (config.json + one or more shards).
+//
+// Everything here validates its input: a header that is not JSON, offsets outside the file, a
+// shape whose element count disagrees with the byte range, an unknown dtype or a truncated file
+// is a Status naming the file and the tensor, never a crash.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "base/status.h"
+
+namespace fastvlm::io {
+
+enum class DType : uint8_t { kF32, kF16, kBF16, kF64, kI64, kI32, kI16, kI8, kU8, kBool };
+
+const char* DTypeName(DType t);           // safetensors spelling: "F32", "BF16", ...
+size_t DTypeSize(DType t);
+
+// A read-only view of one tensor inside a mapped file.
+struct TensorView {
+  std::string name;
+  DType dtype = DType::kF32;
+  std::vector<int64_t> shape;
+  const void* data = nullptr;  // points into the mapping
+  size_t nbytes = 0;
+  std::string file;  // path of the file holding it, for error messages
+
+  int64_t numel() const;
+  std::string ShapeString() const;  // "[896, 3072]"
+};
+
+// A read-only file mapping (mmap on POSIX). Move-only.
+class MappedFile {
+ public:
+  static StatusOr<MappedFile> Open(const std::string& path);
+  MappedFile() = default;
+  MappedFile(MappedFile&& o) noexcept;
+  MappedFile& operator=(MappedFile&& o) noexcept;
+  ~MappedFile();
+  const uint8_t* data() const { return data_; }
+  size_t size() const { return size_; }
+  const std::string& path() const { return path_; }
+
+ private:
+  const uint8_t* data_ = nullptr;
+  size_t size_ = 0;
+  std::string path_;
+};
+
+// One .safetensors file.
+class SafetensorsFile {
+ public:
+  static StatusOr<std::unique_ptr<SafetensorsFile>> Open(const std::string& path);
+  const std::vector<TensorView>& tensors() const { return tensors_; }
+  const std::map<std::string, std::string>& metadata() const { return metadata_; }
+  const std::string& path() const { return file_.path(); }
+
+ private:
+  MappedFile file_;
+  std::vector<TensorView> tensors_;
+  std::map<std::string, std::string> metadata_;
+};
+
+// A Hugging Face model folder: config.json plus model.safetensors or the shards listed in
+// model.safetensors.index.json. Tensor lookup by exact name across all shards.
+class Checkpoint {
+ public:
+  static StatusOr<std::unique_ptr<Checkpoint>> Open(const std::string& dir);
+
+  const std::string& dir() const { return dir_; }
+  // Raw text of config.json (parsed by io/config.h).
+  const std::string& config_json() const { return config_json_; }
+  const TensorView* Find(const std::string& name) const;
+  // All tensors, sorted by name.
+  std::vector<const TensorView*> AllTensors() const;
+  bool HasFile(const std::string& relative_name) const;  // e.g. "tokenizer.json"
+
+ private:
+  std::string dir_;
+  std::string config_json_;
+  std::vector<std::unique_ptr<SafetensorsFile>> files_;
+  std::map<std::string, const TensorView*> by_name_;
+};
+
+}  // namespace fastvlm::io
