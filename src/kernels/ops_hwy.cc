@@ -1,0 +1,330 @@
+// Highway bodies of the ops in ops.h, compiled once per SIMD target and dispatched at run time.
+#include <cmath>
+#include <cstring>
+
+#undef HWY_TARGET_INCLUDE
+#define HWY_TARGET_INCLUDE "kernels/ops_hwy.cc"
+#include "hwy/foreach_target.h"  // IWYU pragma: keep
+#include "hwy/highway.h"
+#include "hwy/contrib/math/math-inl.h"
+
+#include "base/float16.h"
+#include "base/thread_pool.h"
+#include "kernels/ops.h"
+
+HWY_BEFORE_NAMESPACE();
+namespace fastvlm::kernels::HWY_NAMESPACE {
+namespace hn = hwy::HWY_NAMESPACE;
+
+using DF = hn::ScalableTag<float>;
+using VF = hn::Vec<DF>;
+
+// Loads Lanes(df) consecutive weights starting at element k of a row, widened to f32.
+template <WType T>
+HWY_INLINE VF LoadW(DF df, const uint8_t* row, int64_t k) {
+  if constexpr (T == WType::kF32) {
+    return hn::LoadU(df, reinterpret_cast<const float*>(row) + k);
+  } else if constexpr (T == WType::kBF16) {
+    const hn::Rebind<hwy::bfloat16_t, DF> dbf;
+    return hn::PromoteTo(df, hn::LoadU(dbf, reinterpret_cast<const hwy::bfloat16_t*>(row) + k));
+  } else {
+    const hn::Rebind<hwy::float16_t, DF> dh;
+    return hn::PromoteTo(df, hn::LoadU(dh, reinterpret_cast<const hwy::float16_t*>(row) + k));
+  }
+}
+
+template <WType T>
+HWY_INLINE float ScalarW(const uint8_t* row, int64_t k) {
+  if constexpr (T == WType::kF32) {
+    return reinterpret_cast<const float*>(row)[k];
+  } else if constexpr (T == WType::kBF16) {
+    return BF16ToF32(reinterpret_cast<const uint16_t*>(row)[k]);
+  } else {
+    return F16ToF32(reinterpret_cast<const uint16_t*>(row)[k]);
+  }
+}
+
+// A tile of MR x-rows times NR weight rows, dot products over K. Each weight vector is loaded
+// (and widened) once and used MR times; each x vector is used NR times.
+template <WType T, int MR, int NR>
+HWY_INLINE void DotTile(const float* x, int64_t ldx, const Matrix& w, int64_t n0, const float* bias,
+                        float* y, int64_t ldy) {
+  const DF df;
+  const int64_t K = w.cols;
+  const int64_t L = static_cast<int64_t>(hn::Lanes(df));
+  VF acc[MR][NR];
+  for (int i = 0; i < MR; ++i)
+    for (int j = 0; j < NR; ++j) acc[i][j] = hn::Zero(df);
+  const uint8_t* rows[NR];
+  for (int j = 0; j < NR; ++j) rows[j] = w.Row(n0 + j);
+  int64_t k = 0;
+  for (; k + L <= K; k += L) {
+    VF xv[MR];
+    for (int i = 0; i < MR; ++i) xv[i] = hn::LoadU(df, x + i * ldx + k);
+    for (int j = 0; j < NR; ++j) {
+      const VF wv = LoadW<T>(df, rows[j], k);
+      for (int i = 0; i < MR; ++i) acc[i][j] = hn::MulAdd(xv[i], wv, acc[i][j]);
+    }
+  }
+  for (int i = 0; i < MR; ++i) {
+    for (int j = 0; j < NR; ++j) {
+      float s = hn::GetLane(hn::SumOfLanes(df, acc[i][j]));
+      for (int64_t kk = k; kk < K; ++kk) s += x[i * ldx + kk] * ScalarW<T>(rows[j], kk);
+      y[i * ldy + n0 + j] = s + (bias ? bias[n0 + j] : 0.0f);
+    }
+  }
+}
+
+// Rows [n_begin, n_end) of W against rows [m_begin, m_end) of x.
+template <WType T>
+HWY_INLINE void MatMulBlock(const float* x, int64_t ldx, int64_t m_begin, int64_t m_end,
+                            const Matrix& w, int64_t n_begin, int64_t n_end, const float* bias,
+                            float* y, int64_t ldy) {
+  int64_t m = m_begin;
+  for (; m + 4 <= m_end; m += 4) {
+    int64_t n = n_begin;
+    for (; n + 4 <= n_end; n += 4) DotTile<T, 4, 4>(x + m * ldx, ldx, w, n, bias, y + m * ldy, ldy);
+    for (; n < n_end; ++n) DotTile<T, 4, 1>(x + m * ldx, ldx, w, n, bias, y + m * ldy, ldy);
+  }
+  for (; m < m_end; ++m) {
+    int64_t n = n_begin;
+    for (; n + 4 <= n_end; n += 4) DotTile<T, 1, 4>(x + m * ldx, ldx, w, n, bias, y + m * ldy, ldy);
+    for (; n < n_end; ++n) DotTile<T, 1, 1>(x + m * ldx, ldx, w, n, bias, y + m * ldy, ldy);
+  }
+}
+
+template <WType T>
+void MatMulT(const float* x, int64_t ldx, int64_t M, const Matrix& w, const float* bias, float* y,
+             int64_t ldy, ThreadPool& pool) {
+  const int64_t N = w.rows;
+  if (M <= 4) {
+    // Decode / small batch: weight-streaming, split over output rows.
+    pool.ParallelRange(N, 16, [&](int64_t n0, int64_t n1, int) {
+      MatMulBlock<T>(x, ldx, 0, M, w, n0, n1, bias, y, ldy);
+    });
+    return;
+  }
+  // Prefill: blocks of 64 weight rows (~57 kB of bf16 at K=896, kept in L2) against all of x.
+  constexpr int64_t kNB = 64;
+  const int64_t nblocks = (N + kNB - 1) / kNB;
+  pool.Run(nblocks, [&](int64_t b, int) {
+    const int64_t n0 = b * kNB, n1 = std::min(N, n0 + kNB);
+    MatMulBlock<T>(x, ldx, 0, M, w, n0, n1, bias, y, ldy);
+  });
+}
+
+void MatMulImpl(const float* x, int64_t ldx, int64_t M, const Matrix& w, const float* bias,
+                float* y, int64_t ldy, ThreadPool* pool) {
+  switch (w.type) {
+    case WType::kF32: return MatMulT<WType::kF32>(x, ldx, M, w, bias, y, ldy, *pool);
+    case WType::kBF16: return MatMulT<WType::kBF16>(x, ldx, M, w, bias, y, ldy, *pool);
+    case WType::kF16: return MatMulT<WType::kF16>(x, ldx, M, w, bias, y, ldy, *pool);
+  }
+}
+
+float DotImpl(const float* a, const float* b, int64_t n) {
+  const DF df;
+  const int64_t L = static_cast<int64_t>(hn::Lanes(df));
+  VF s0 = hn::Zero(df), s1 = hn::Zero(df);
+  int64_t i = 0;
+  for (; i + 2 * L <= n; i += 2 * L) {
+    s0 = hn::MulAdd(hn::LoadU(df, a + i), hn::LoadU(df, b + i), s0);
+    s1 = hn::MulAdd(hn::LoadU(df, a + i + L), hn::LoadU(df, b + i + L), s1);
+  }
+  for (; i + L <= n; i += L) s0 = hn::MulAdd(hn::LoadU(df, a + i), hn::LoadU(df, b + i), s0);
+  float s = hn::GetLane(hn::SumOfLanes(df, hn::Add(s0, s1)));
+  for (; i < n; ++i) s += a[i] * b[i];
+  return s;
+}
+
+void RMSNormImpl(const float* x, const float* weight, int64_t n, float eps, float* out) {
+  const DF df;
+  const int64_t L = static_cast<int64_t>(hn::Lanes(df));
+  const float ss = DotImpl(x, x, n);
+  const float inv = 1.0f / std::sqrt(ss / static_cast<float>(n) + eps);
+  const VF vinv = hn::Set(df, inv);
+  int64_t i = 0;
+  for (; i + L <= n; i += L) {
+    hn::StoreU(hn::Mul(hn::LoadU(df, weight + i), hn::Mul(hn::LoadU(df, x + i), vinv)), df,
+               out + i);
+  }
+  for (; i < n; ++i) out[i] = weight[i] * (x[i] * inv);
+}
+
+void SoftmaxImpl(float* x, int64_t n) {
+  const DF df;
+  const int64_t L = static_cast<int64_t>(hn::Lanes(df));
+  float mx = -INFINITY;
+  int64_t i = 0;
+  if (n >= L) {
+    VF vm = hn::LoadU(df, x);
+    for (i = L; i + L <= n; i += L) vm = hn::Max(vm, hn::LoadU(df, x + i));
+    mx = hn::GetLane(hn::MaxOfLanes(df, vm));
+  }
+  for (; i < n; ++i) mx = std::max(mx, x[i]);
+  const VF vmx = hn::Set(df, mx);
+  VF vs = hn::Zero(df);
+  i = 0;
+  for (; i + L <= n; i += L) {
+    const VF e = hn::Exp(df, hn::Sub(hn::LoadU(df, x + i), vmx));
+    hn::StoreU(e, df, x + i);
+    vs = hn::Add(vs, e);
+  }
+  float sum = hn::GetLane(hn::SumOfLanes(df, vs));
+  for (; i < n; ++i) {
+    x[i] = std::exp(x[i] - mx);
+    sum += x[i];
+  }
+  const float inv = 1.0f / sum;
+  const VF vinv = hn::Set(df, inv);
+  i = 0;
+  for (; i + L <= n; i += L) hn::StoreU(hn::Mul(hn::LoadU(df, x + i), vinv), df, x + i);
+  for (; i < n; ++i) x[i] *= inv;
+}
+
+HWY_INLINE VF SiLUVec(DF df, VF g) {
+  // g / (1 + exp(-g)); exp overflows to inf for g < -88, giving g/inf = -0 as the reference does.
+  const VF one = hn::Set(df, 1.0f);
+  return hn::Div(g, hn::Add(one, hn::Exp(df, hn::Neg(g))));
+}
+
+void SiLUMulImpl(const float* gate, const float* up, int64_t n, float* out) {
+  const DF df;
+  const int64_t L = static_cast<int64_t>(hn::Lanes(df));
+  int64_t i = 0;
+  for (; i + L <= n; i += L) {
+    hn::StoreU(hn::Mul(SiLUVec(df, hn::LoadU(df, gate + i)), hn::LoadU(df, up + i)), df, out + i);
+  }
+  for (; i < n; ++i) out[i] = gate[i] / (1.0f + std::exp(-gate[i])) * up[i];
+}
+
+void SiLUImpl(float* x, int64_t n) {
+  const DF df;
+  const int64_t L = static_cast<int64_t>(hn::Lanes(df));
+  int64_t i = 0;
+  for (; i + L <= n; i += L) hn::StoreU(SiLUVec(df, hn::LoadU(df, x + i)), df, x + i);
+  for (; i < n; ++i) x[i] = x[i] / (1.0f + std::exp(-x[i]));
+}
+
+void AddImpl(const float* a, const float* b, int64_t n, float* out) {
+  const DF df;
+  const int64_t L = static_cast<int64_t>(hn::Lanes(df));
+  int64_t i = 0;
+  for (; i + L <= n; i += L) hn::StoreU(hn::Add(hn::LoadU(df, a + i), hn::LoadU(df, b + i)), df, out + i);
+  for (; i < n; ++i) out[i] = a[i] + b[i];
+}
+
+void AxpyImpl(float alpha, const float* x, int64_t n, float* y) {
+  const DF df;
+  const int64_t L = static_cast<int64_t>(hn::Lanes(df));
+  const VF va = hn::Set(df, alpha);
+  int64_t i = 0;
+  for (; i + L <= n; i += L) hn::StoreU(hn::MulAdd(va, hn::LoadU(df, x + i), hn::LoadU(df, y + i)), df, y + i);
+  for (; i < n; ++i) y[i] += alpha * x[i];
+}
+
+void ScaleImpl(float alpha, float* x, int64_t n) {
+  const DF df;
+  const int64_t L = static_cast<int64_t>(hn::Lanes(df));
+  const VF va = hn::Set(df, alpha);
+  int64_t i = 0;
+  for (; i + L <= n; i += L) hn::StoreU(hn::Mul(va, hn::LoadU(df, x + i)), df, x + i);
+  for (; i < n; ++i) x[i] *= alpha;
+}
+
+void RoPEImpl(float* x, int64_t heads, int64_t head_dim, const float* cos, const float* sin) {
+  const DF df;
+  const int64_t L = static_cast<int64_t>(hn::Lanes(df));
+  const int64_t h = head_dim / 2;
+  for (int64_t hd = 0; hd < heads; ++hd) {
+    float* v = x + hd * head_dim;
+    int64_t i = 0;
+    for (; i + L <= h; i += L) {
+      const VF a = hn::LoadU(df, v + i), b = hn::LoadU(df, v + i + h);
+      const VF c = hn::LoadU(df, cos + i), s = hn::LoadU(df, sin + i);
+      hn::StoreU(hn::NegMulAdd(b, s, hn::Mul(a, c)), df, v + i);
+      hn::StoreU(hn::MulAdd(a, s, hn::Mul(b, c)), df, v + i + h);
+    }
+    for (; i < h; ++i) {
+      const float a = v[i], b = v[i + h];
+      v[i] = a * cos[i] - b * sin[i];
+      v[i + h] = b * cos[i] + a * sin[i];
+    }
+  }
+}
+
+void RowToF32Impl(const Matrix& w, int64_t row, float* out) {
+  const DF df;
+  const int64_t L = static_cast<int64_t>(hn::Lanes(df));
+  const uint8_t* r = w.Row(row);
+  int64_t k = 0;
+  switch (w.type) {
+    case WType::kF32:
+      std::memcpy(out, r, w.cols * sizeof(float));
+      return;
+    case WType::kBF16:
+      for (; k + L <= w.cols; k += L) hn::StoreU(LoadW<WType::kBF16>(df, r, k), df, out + k);
+      for (; k < w.cols; ++k) out[k] = ScalarW<WType::kBF16>(r, k);
+      return;
+    case WType::kF16:
+      for (; k + L <= w.cols; k += L) hn::StoreU(LoadW<WType::kF16>(df, r, k), df, out + k);
+      for (; k < w.cols; ++k) out[k] = ScalarW<WType::kF16>(r, k);
+      return;
+  }
+}
+
+}  // namespace fastvlm::kernels::HWY_NAMESPACE
+HWY_AFTER_NAMESPACE();
+
+#if HWY_ONCE
+namespace fastvlm::kernels {
+
+HWY_EXPORT(MatMulImpl);
+HWY_EXPORT(DotImpl);
+HWY_EXPORT(RMSNormImpl);
+HWY_EXPORT(SoftmaxImpl);
+HWY_EXPORT(SiLUMulImpl);
+HWY_EXPORT(SiLUImpl);
+HWY_EXPORT(AddImpl);
+HWY_EXPORT(AxpyImpl);
+HWY_EXPORT(ScaleImpl);
+HWY_EXPORT(RoPEImpl);
+HWY_EXPORT(RowToF32Impl);
+
+// Set by ForceTarget("ref"): every op runs its scalar reference.
+bool UseReference();
+// AVX512-BF16 GEMM (matmul_bf16_x86.cc); returns false when it does not apply.
+bool MatMulBF16DotProduct(const float* x, int64_t ldx, int64_t M, const Matrix& w,
+                          const float* bias, float* y, int64_t ldy, ThreadPool& pool);
+
+void MatMul(const float* x, int64_t ldx, int64_t M, const Matrix& w, const float* bias, float* y,
+            int64_t ldy, ThreadPool& pool) {
+  if (UseReference()) return ref::MatMul(x, ldx, M, w, bias, y, ldy);
+  if (M > 4 && w.type == WType::kBF16 && MatMulBF16DotProduct(x, ldx, M, w, bias, y, ldy, pool))
+    return;
+  HWY_DYNAMIC_DISPATCH(MatMulImpl)(x, ldx, M, w, bias, y, ldy, &pool);
+}
+
+#define FVLM_DISPATCH(name, ...)                               \
+  if (UseReference()) return ref::name(__VA_ARGS__);           \
+  return HWY_DYNAMIC_DISPATCH(name##Impl)(__VA_ARGS__)
+
+float Dot(const float* a, const float* b, int64_t n) { FVLM_DISPATCH(Dot, a, b, n); }
+void RMSNorm(const float* x, const float* weight, int64_t n, float eps, float* out) {
+  FVLM_DISPATCH(RMSNorm, x, weight, n, eps, out);
+}
+void Softmax(float* x, int64_t n) { FVLM_DISPATCH(Softmax, x, n); }
+void SiLUMul(const float* gate, const float* up, int64_t n, float* out) {
+  FVLM_DISPATCH(SiLUMul, gate, up, n, out);
+}
+void SiLU(float* x, int64_t n) { FVLM_DISPATCH(SiLU, x, n); }
+void Add(const float* a, const float* b, int64_t n, float* out) { FVLM_DISPATCH(Add, a, b, n, out); }
+void Axpy(float alpha, const float* x, int64_t n, float* y) { FVLM_DISPATCH(Axpy, alpha, x, n, y); }
+void Scale(float alpha, float* x, int64_t n) { FVLM_DISPATCH(Scale, alpha, x, n); }
+void RoPE(float* x, int64_t heads, int64_t head_dim, const float* cos, const float* sin) {
+  FVLM_DISPATCH(RoPE, x, heads, head_dim, cos, sin);
+}
+void RowToF32(const Matrix& w, int64_t row, float* out) { FVLM_DISPATCH(RowToF32, w, row, out); }
+
+}  // namespace fastvlm::kernels
+#endif  // HWY_ONCE

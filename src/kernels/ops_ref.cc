@@ -1,0 +1,106 @@
+// Scalar references: the plainest correct loops, f32 accumulation in natural order. Every SIMD
+// body is tested against these.
+#include <cmath>
+
+#include "base/float16.h"
+#include "kernels/ops.h"
+
+namespace fastvlm::kernels {
+
+const char* WTypeName(WType t) {
+  switch (t) {
+    case WType::kF32: return "f32";
+    case WType::kBF16: return "bf16";
+    case WType::kF16: return "f16";
+  }
+  return "?";
+}
+
+namespace ref {
+
+namespace {
+inline float Elem(const Matrix& w, int64_t r, int64_t c) {
+  const uint8_t* row = w.Row(r);
+  switch (w.type) {
+    case WType::kF32: return reinterpret_cast<const float*>(row)[c];
+    case WType::kBF16: return BF16ToF32(reinterpret_cast<const uint16_t*>(row)[c]);
+    case WType::kF16: return F16ToF32(reinterpret_cast<const uint16_t*>(row)[c]);
+  }
+  return 0.0f;
+}
+}  // namespace
+
+void MatMul(const float* x, int64_t ldx, int64_t M, const Matrix& w, const float* bias, float* y,
+            int64_t ldy) {
+  for (int64_t m = 0; m < M; ++m) {
+    for (int64_t n = 0; n < w.rows; ++n) {
+      float acc = 0.0f;
+      for (int64_t k = 0; k < w.cols; ++k) acc += x[m * ldx + k] * Elem(w, n, k);
+      y[m * ldy + n] = acc + (bias ? bias[n] : 0.0f);
+    }
+  }
+}
+
+void RMSNorm(const float* x, const float* weight, int64_t n, float eps, float* out) {
+  float ss = 0.0f;
+  for (int64_t i = 0; i < n; ++i) ss += x[i] * x[i];
+  const float inv = 1.0f / std::sqrt(ss / static_cast<float>(n) + eps);
+  for (int64_t i = 0; i < n; ++i) out[i] = weight[i] * (x[i] * inv);
+}
+
+void Softmax(float* x, int64_t n) {
+  float mx = -INFINITY;
+  for (int64_t i = 0; i < n; ++i) mx = std::max(mx, x[i]);
+  float sum = 0.0f;
+  for (int64_t i = 0; i < n; ++i) {
+    x[i] = std::exp(x[i] - mx);
+    sum += x[i];
+  }
+  const float inv = 1.0f / sum;
+  for (int64_t i = 0; i < n; ++i) x[i] *= inv;
+}
+
+void SiLUMul(const float* gate, const float* up, int64_t n, float* out) {
+  for (int64_t i = 0; i < n; ++i) out[i] = gate[i] / (1.0f + std::exp(-gate[i])) * up[i];
+}
+
+void SiLU(float* x, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) x[i] = x[i] / (1.0f + std::exp(-x[i]));
+}
+
+void Add(const float* a, const float* b, int64_t n, float* out) {
+  for (int64_t i = 0; i < n; ++i) out[i] = a[i] + b[i];
+}
+
+float Dot(const float* a, const float* b, int64_t n) {
+  float acc = 0.0f;
+  for (int64_t i = 0; i < n; ++i) acc += a[i] * b[i];
+  return acc;
+}
+
+void Axpy(float alpha, const float* x, int64_t n, float* y) {
+  for (int64_t i = 0; i < n; ++i) y[i] += alpha * x[i];
+}
+
+void Scale(float alpha, float* x, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) x[i] *= alpha;
+}
+
+void RoPE(float* x, int64_t heads, int64_t head_dim, const float* cos, const float* sin) {
+  const int64_t h = head_dim / 2;
+  for (int64_t hd = 0; hd < heads; ++hd) {
+    float* v = x + hd * head_dim;
+    for (int64_t i = 0; i < h; ++i) {
+      const float a = v[i], b = v[i + h];
+      v[i] = a * cos[i] - b * sin[i];
+      v[i + h] = b * cos[i] + a * sin[i];
+    }
+  }
+}
+
+void RowToF32(const Matrix& w, int64_t row, float* out) {
+  for (int64_t c = 0; c < w.cols; ++c) out[c] = Elem(w, row, c);
+}
+
+}  // namespace ref
+}  // namespace fastvlm::kernels

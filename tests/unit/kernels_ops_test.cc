@@ -1,0 +1,221 @@
+// Every op against its scalar reference, on every SIMD target this build compiled and the CPU
+// supports (forced one by one), over sizes that hit every remainder path.
+//
+// Tolerances come from the error model of f32 summation: a dot product of length K computed in
+// any order differs from the exact value by at most γ_K·Σ|x_k·w_k| with γ_K ≈ K·ε (ε = 2^-24), so
+// two implementations differ by at most 2·K·ε·Σ|x_k·w_k|. Element-wise ops with exp() are bounded
+// by a few ulps of the result.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <random>
+#include <vector>
+
+#include "base/float16.h"
+#include "base/thread_pool.h"
+#include "kernels/ops.h"
+
+namespace fastvlm::kernels {
+namespace {
+
+constexpr float kEps = 1.0f / (1 << 24);
+
+std::vector<float> Random(size_t n, uint32_t seed, float scale = 1.0f) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> dist(0.0f, scale);
+  std::vector<float> v(n);
+  for (auto& x : v) x = dist(rng);
+  return v;
+}
+
+struct TypedMatrix {
+  std::vector<float> f32;       // values as f32 (exactly representable in the stored type)
+  std::vector<uint16_t> half;   // storage for bf16 / f16
+  Matrix m;
+};
+
+TypedMatrix MakeMatrix(WType t, int64_t rows, int64_t cols, uint32_t seed) {
+  TypedMatrix tm;
+  tm.f32 = Random(rows * cols, seed);
+  if (t != WType::kF32) {
+    tm.half.resize(tm.f32.size());
+    for (size_t i = 0; i < tm.f32.size(); ++i) {
+      tm.half[i] = t == WType::kBF16 ? F32ToBF16(tm.f32[i]) : F32ToF16(tm.f32[i]);
+      tm.f32[i] = t == WType::kBF16 ? BF16ToF32(tm.half[i]) : F16ToF32(tm.half[i]);
+    }
+  }
+  tm.m = Matrix{t, t == WType::kF32 ? static_cast<const void*>(tm.f32.data()) : tm.half.data(),
+                rows, cols};
+  return tm;
+}
+
+class OpsOnTarget : public ::testing::TestWithParam<std::string> {
+ protected:
+  void SetUp() override { ASSERT_TRUE(ForceTarget(GetParam())) << GetParam(); }
+  void TearDown() override { ForceTarget("best"); }
+};
+
+TEST_P(OpsOnTarget, MatMulMatchesReference) {
+  ThreadPool pool(2);
+  for (WType t : {WType::kF32, WType::kBF16, WType::kF16}) {
+    for (int64_t M : {1, 2, 3, 4, 5, 8, 13}) {
+      for (int64_t N : {1, 3, 4, 5, 17, 64, 67}) {
+        for (int64_t K : {1, 7, 16, 31, 32, 33, 100, 256}) {
+          TypedMatrix w = MakeMatrix(t, N, K, 1000 + N * 7 + K);
+          std::vector<float> x = Random(M * (K + 3), 7 + M);  // ldx = K + 3: strided rows
+          // The bf16 dot-product path rounds x to bf16; give it bf16-exact inputs so both paths
+          // multiply the same numbers and only summation order differs.
+          for (auto& v : x) v = BF16ToF32(F32ToBF16(v));
+          std::vector<float> bias = Random(N, 99);
+          const int64_t ldx = K + 3, ldy = N + 1;
+          std::vector<float> y(M * ldy, -1.0f), yr(M * ldy, -1.0f);
+          MatMul(x.data(), ldx, M, w.m, bias.data(), y.data(), ldy, pool);
+          ref::MatMul(x.data(), ldx, M, w.m, bias.data(), yr.data(), ldy);
+          for (int64_t m = 0; m < M; ++m) {
+            for (int64_t n = 0; n < N; ++n) {
+              double abs_sum = std::fabs(bias[n]);
+              for (int64_t k = 0; k < K; ++k) abs_sum += std::fabs(x[m * ldx + k] * w.f32[n * K + k]);
+              const double tol = 2.0 * (K + 1) * kEps * abs_sum + 1e-30;
+              ASSERT_NEAR(y[m * ldy + n], yr[m * ldy + n], tol)
+                  << WTypeName(t) << " M=" << M << " N=" << N << " K=" << K << " at m=" << m
+                  << " n=" << n;
+            }
+            EXPECT_EQ(y[m * ldy + N], -1.0f) << "wrote past the row";
+          }
+        }
+      }
+    }
+  }
+}
+
+TEST_P(OpsOnTarget, LargeMatMulBothPaths) {
+  // Prefill-sized: exercises the blocked path and (where available) the AVX512-BF16 kernel.
+  ThreadPool pool(2);
+  const int64_t M = 37, N = 200, K = 896;
+  for (WType t : {WType::kF32, WType::kBF16}) {
+    TypedMatrix w = MakeMatrix(t, N, K, 5);
+    std::vector<float> x = Random(M * K, 6);
+    for (auto& v : x) v = BF16ToF32(F32ToBF16(v));
+    std::vector<float> y(M * N), yr(M * N);
+    MatMul(x.data(), K, M, w.m, nullptr, y.data(), N, pool);
+    ref::MatMul(x.data(), K, M, w.m, nullptr, yr.data(), N);
+    for (int64_t i = 0; i < M * N; ++i) {
+      const int64_t m = i / N, n = i % N;
+      double abs_sum = 0;
+      for (int64_t k = 0; k < K; ++k) abs_sum += std::fabs(x[m * K + k] * w.f32[n * K + k]);
+      ASSERT_NEAR(y[i], yr[i], 2.0 * K * kEps * abs_sum) << WTypeName(t) << " at " << i;
+    }
+  }
+}
+
+TEST_P(OpsOnTarget, VectorOps) {
+  for (int64_t n : {1, 3, 8, 15, 16, 17, 31, 64, 100, 896, 4864}) {
+    std::vector<float> a = Random(n, 1 + n, 3.0f), b = Random(n, 2 + n), w = Random(n, 3 + n);
+    // Dot
+    double abs_sum = 0;
+    for (int64_t i = 0; i < n; ++i) abs_sum += std::fabs(a[i] * b[i]);
+    EXPECT_NEAR(Dot(a.data(), b.data(), n), ref::Dot(a.data(), b.data(), n),
+                2.0 * n * kEps * abs_sum) << "n=" << n;
+    // RMSNorm: the sum of squares is the only reduction; relative error ~ n·ε.
+    std::vector<float> o(n), orf(n);
+    RMSNorm(a.data(), w.data(), n, 1e-6f, o.data());
+    ref::RMSNorm(a.data(), w.data(), n, 1e-6f, orf.data());
+    for (int64_t i = 0; i < n; ++i)
+      ASSERT_NEAR(o[i], orf[i], (n + 8) * kEps * std::fabs(orf[i]) + 1e-30) << "rmsnorm n=" << n;
+    // Softmax: exp is accurate to a few ulps; the normalizing sum adds n·ε relative.
+    std::vector<float> s = a, sr = a;
+    Softmax(s.data(), n);
+    ref::Softmax(sr.data(), n);
+    for (int64_t i = 0; i < n; ++i)
+      ASSERT_NEAR(s[i], sr[i], (n + 16) * kEps * sr[i] + 1e-30) << "softmax n=" << n << " i=" << i;
+    // SiLU(gate) * up and SiLU
+    std::vector<float> g(n), gr(n);
+    SiLUMul(a.data(), b.data(), n, g.data());
+    ref::SiLUMul(a.data(), b.data(), n, gr.data());
+    for (int64_t i = 0; i < n; ++i)
+      ASSERT_NEAR(g[i], gr[i], 16 * kEps * std::fabs(gr[i]) + 1e-30) << "silumul i=" << i;
+    std::vector<float> si = a, sir = a;
+    SiLU(si.data(), n);
+    ref::SiLU(sir.data(), n);
+    for (int64_t i = 0; i < n; ++i)
+      ASSERT_NEAR(si[i], sir[i], 16 * kEps * std::fabs(sir[i]) + 1e-30) << "silu i=" << i;
+    // Exact ops: one rounding each, same in any implementation (FMA in Axpy may differ by 1 ulp).
+    std::vector<float> ad(n), adr(n);
+    Add(a.data(), b.data(), n, ad.data());
+    ref::Add(a.data(), b.data(), n, adr.data());
+    EXPECT_EQ(ad, adr);
+    std::vector<float> ax = b, axr = b;
+    Axpy(0.37f, a.data(), n, ax.data());
+    ref::Axpy(0.37f, a.data(), n, axr.data());
+    for (int64_t i = 0; i < n; ++i)
+      ASSERT_NEAR(ax[i], axr[i], 2 * kEps * (std::fabs(axr[i]) + std::fabs(0.37f * a[i])));
+    std::vector<float> sc = a, scr = a;
+    Scale(-1.7f, sc.data(), n);
+    ref::Scale(-1.7f, scr.data(), n);
+    EXPECT_EQ(sc, scr);
+  }
+}
+
+TEST_P(OpsOnTarget, SoftmaxExtremes) {
+  std::vector<float> x = {-1e30f, 0.0f, 80.0f, -80.0f, 88.0f, -INFINITY, 1.0f, 2.0f,
+                          3.0f,   4.0f, 5.0f,  6.0f,   7.0f,  8.0f,      9.0f, 10.0f, 11.0f};
+  std::vector<float> xr = x;
+  Softmax(x.data(), x.size());
+  ref::Softmax(xr.data(), xr.size());
+  float sum = 0;
+  for (size_t i = 0; i < x.size(); ++i) {
+    ASSERT_TRUE(std::isfinite(x[i])) << i;
+    ASSERT_NEAR(x[i], xr[i], 32 * kEps * xr[i] + 1e-37) << i;
+    sum += x[i];
+  }
+  EXPECT_NEAR(sum, 1.0f, 1e-5f);
+}
+
+TEST_P(OpsOnTarget, RoPEAndRowToF32) {
+  for (int64_t head_dim : {2, 8, 64, 128}) {
+    const int64_t heads = 3;
+    std::vector<float> x = Random(heads * head_dim, 11), xr = x;
+    std::vector<float> c(head_dim / 2), s(head_dim / 2);
+    for (int64_t i = 0; i < head_dim / 2; ++i) {
+      c[i] = std::cos(0.3f * i + 1.0f);
+      s[i] = std::sin(0.3f * i + 1.0f);
+    }
+    RoPE(x.data(), heads, head_dim, c.data(), s.data());
+    ref::RoPE(xr.data(), heads, head_dim, c.data(), s.data());
+    for (size_t i = 0; i < x.size(); ++i)
+      ASSERT_NEAR(x[i], xr[i], 4 * kEps * (std::fabs(xr[i]) + 4.0f)) << "head_dim " << head_dim;
+  }
+  for (WType t : {WType::kF32, WType::kBF16, WType::kF16}) {
+    TypedMatrix w = MakeMatrix(t, 5, 37, 3);
+    std::vector<float> row(37);
+    RowToF32(w.m, 3, row.data());
+    for (int k = 0; k < 37; ++k) ASSERT_EQ(row[k], w.f32[3 * 37 + k]) << WTypeName(t);
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(AllTargets, OpsOnTarget, ::testing::ValuesIn(AvailableTargets()),
+                         [](const auto& info) { return info.param; });
+
+TEST(Targets, ForceUnknownTargetFails) {
+  EXPECT_FALSE(ForceTarget("no-such-target"));
+  EXPECT_TRUE(ForceTarget("best"));
+  EXPECT_NE(ActiveTargetName(), "ref");
+}
+
+TEST(Float16, RoundTripsAndRounding) {
+  // Every bf16 / f16 bit pattern that is a finite number survives f32 and back.
+  for (uint32_t h = 0; h < 65536; ++h) {
+    const float fb = BF16ToF32(static_cast<uint16_t>(h));
+    if (std::isfinite(fb)) ASSERT_EQ(F32ToBF16(fb), h) << h;
+    const float fh = F16ToF32(static_cast<uint16_t>(h));
+    if (std::isfinite(fh)) ASSERT_EQ(F32ToF16(fh), h) << h;
+  }
+  EXPECT_EQ(F32ToBF16(1.0f + 1.0f / 256), 0x3f80);  // tie -> even
+  EXPECT_EQ(F32ToBF16(1.0f + 3.0f / 256), 0x3f82);  // tie -> even (up)
+  EXPECT_EQ(F32ToF16(65520.0f), 0x7c00);            // overflow to inf
+  EXPECT_EQ(F32ToF16(65504.0f), 0x7bff);
+  EXPECT_EQ(F16ToF32(0x0001), std::ldexp(1.0f, -24));  // smallest subnormal
+}
+
+}  // namespace
+}  // namespace fastvlm::kernels
