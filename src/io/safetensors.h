@@ -10,6 +10,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "base/status.h"
@@ -18,8 +19,12 @@ namespace fastvlm::io {
 
 enum class DType : uint8_t { kF32, kF16, kBF16, kF64, kI64, kI32, kI16, kI8, kU8, kBool };
 
-const char* DTypeName(DType t);           // safetensors spelling: "F32", "BF16", ...
+const char* DTypeName(DType t);  // safetensors spelling: "F32", "BF16", ...
 size_t DTypeSize(DType t);
+// Inverse of DTypeName; false for a spelling we do not support (e.g. "F8_E4M3", "U32").
+bool ParseDType(std::string_view name, DType* out);
+// "F32, F16, BF16, ...": for error messages.
+std::string SupportedDTypeList();
 
 // A read-only view of one tensor inside a mapped file.
 struct TensorView {
@@ -33,6 +38,17 @@ struct TensorView {
   int64_t numel() const;
   std::string ShapeString() const;  // "[896, 3072]"
 };
+
+// Copies a tensor of any numeric dtype into f32 (bf16/f16 exactly; f64 rounded; integers and bool
+// converted by value). `data` may be unaligned inside the file, so these never dereference it as
+// a typed pointer. The Status names the tensor and file when `dst_len` != numel.
+Status CopyToF32(const TensorView& t, float* dst, size_t dst_len);
+StatusOr<std::vector<float>> ToF32Vector(const TensorView& t);
+// Integer / bool tensors (e.g. `num_batches_tracked`, an I64 scalar) as int64; float dtypes are
+// an error.
+StatusOr<std::vector<int64_t>> ToI64Vector(const TensorView& t);
+// Ok when `t` has exactly `expected` shape; otherwise an error naming tensor, file and both shapes.
+Status CheckShape(const TensorView& t, const std::vector<int64_t>& expected);
 
 // A read-only file mapping (mmap on POSIX). Move-only.
 class MappedFile {
@@ -55,8 +71,12 @@ class MappedFile {
 // One .safetensors file.
 class SafetensorsFile {
  public:
+  // Maps the file and parses its header; tensor bytes are not touched (opening a 1.5 GB file costs
+  // an mmap and a JSON parse of a few hundred kB).
   static StatusOr<std::unique_ptr<SafetensorsFile>> Open(const std::string& path);
+  // Sorted by name.
   const std::vector<TensorView>& tensors() const { return tensors_; }
+  const TensorView* Find(const std::string& name) const;  // nullptr when absent
   const std::map<std::string, std::string>& metadata() const { return metadata_; }
   const std::string& path() const { return file_.path(); }
 
@@ -76,6 +96,13 @@ class Checkpoint {
   // Raw text of config.json (parsed by io/config.h).
   const std::string& config_json() const { return config_json_; }
   const TensorView* Find(const std::string& name) const;
+  // Find that reports a missing tensor (naming the folder) or a shape other than `expected` as an
+  // error; the usual call from model code: ASSIGN_OR_RETURN(w, ckpt.Get(name, {896, 896})).
+  StatusOr<const TensorView*> Get(const std::string& name,
+                                  const std::vector<int64_t>& expected) const;
+  size_t num_tensors() const { return by_name_.size(); }
+  // Paths of the opened .safetensors files, in the order they were opened.
+  std::vector<std::string> files() const;
   // All tensors, sorted by name.
   std::vector<const TensorView*> AllTensors() const;
   bool HasFile(const std::string& relative_name) const;  // e.g. "tokenizer.json"
