@@ -21,10 +21,11 @@ class Tokenizer {
   static StatusOr<std::unique_ptr<Tokenizer>> LoadFromDir(const std::string& dir);
   ~Tokenizer();
 
-  // NFC-normalizes, splits out added/special tokens by exact match, pre-tokenizes with the Qwen2
-  // regex, maps bytes to unicode, applies BPE. Invalid UTF-8 in `text` is handled as documented
-  // in tokenizer.cc (each invalid byte becomes U+FFFD before normalization, as Python's
-  // bytes.decode(errors="replace") would).
+  // Splits out added/special tokens by exact match (on the raw text, as HF tokenizers does),
+  // NFC-normalizes the rest, pre-tokenizes with the Qwen2 regex, maps bytes to unicode, applies
+  // BPE. Invalid UTF-8 in `text` is handled as documented in tokenizer.cc (each maximal ill-formed
+  // subpart becomes U+FFFD first, exactly as Python's bytes.decode(errors="replace") would).
+  // Thread-safe (no mutable state).
   std::vector<int32_t> Encode(std::string_view text) const;
 
   // Concatenated bytes of the tokens (special tokens included unless skip_special).
@@ -32,7 +33,9 @@ class Tokenizer {
   // Raw bytes of one token (may be a partial UTF-8 sequence). Empty for unknown ids.
   std::string TokenBytes(int32_t id) const;
 
-  int32_t TokenToId(std::string_view token) const;  // -1 if absent (vocab or added token)
+  // `token` as spelled in vocab.json (byte-level, e.g. "\u0120the" for " the") or an added token's
+  // content. -1 if absent.
+  int32_t TokenToId(std::string_view token) const;
   bool IsSpecial(int32_t id) const;
   // Number of ids with a token (vocab + added tokens); ids >= this have no text.
   int32_t vocab_size() const;
