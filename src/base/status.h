@@ -78,4 +78,4 @@ std::string StringVPrintf(const char* fmt, va_list ap);
   lhs = std::move(tmp).value()
 
 #define ASSIGN_OR_RETURN(lhs, expr) \
-  ASSIGN_OR_RETURN_IMPL(FVLM_CONCAT(_status_or_, __LINE__), lhs, expr)
+  ASSIGN_OR_RETURN_IMPL(FVLM_CONCAT(_status_or_, __COUNTER__), lhs, expr)

@@ -1,6 +1,7 @@
 #include "base/thread_pool.h"
 
 #include <algorithm>
+#include <cstdlib>
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
@@ -18,7 +19,21 @@ namespace {
 constexpr int kSpinIterations = 20000;
 }  // namespace
 
-ThreadPool::ThreadPool(int num_threads) : num_threads_(std::max(1, num_threads)) {
+namespace {
+// FASTVLM_MAX_THREADS caps every pool. The aarch64 tests run under qemu-user, which in our CI
+// sandbox hangs in pthread_create (qemu 7.2); they run single-threaded there. Threading itself is
+// tested natively, including under the sanitizers.
+int CapThreads(int n) {
+  n = std::max(1, n);
+  if (const char* env = std::getenv("FASTVLM_MAX_THREADS"); env && *env) {
+    const int cap = std::atoi(env);
+    if (cap >= 1) n = std::min(n, cap);
+  }
+  return n;
+}
+}  // namespace
+
+ThreadPool::ThreadPool(int num_threads) : num_threads_(CapThreads(num_threads)) {
   workers_.reserve(num_threads_ - 1);
   for (int i = 1; i < num_threads_; ++i) workers_.emplace_back([this, i] { WorkerLoop(i); });
 }
@@ -55,7 +70,15 @@ void ThreadPool::RunImpl(int64_t num_tasks, Trampoline fn, void* ctx) {
   }
   cv_.notify_all();
   DoTasks(0);
-  while (busy_workers_.load(std::memory_order_acquire) != 0) FVLM_PAUSE();
+  // Workers finish their last task; if the machine is oversubscribed (more threads than free
+  // cores) a worker may be descheduled, so stop burning the core it needs after a short spin.
+  for (int spin = 0; busy_workers_.load(std::memory_order_acquire) != 0; ++spin) {
+    if (spin < kSpinIterations) {
+      FVLM_PAUSE();
+    } else {
+      std::this_thread::yield();
+    }
+  }
 }
 
 void ThreadPool::WorkerLoop(int thread_index) {
@@ -64,6 +87,7 @@ void ThreadPool::WorkerLoop(int thread_index) {
     uint64_t gen = generation_.load(std::memory_order_acquire);
     for (int spin = 0; gen == seen && spin < kSpinIterations; ++spin) {
       FVLM_PAUSE();
+      if ((spin & 1023) == 1023) std::this_thread::yield();  // let a descheduled peer run
       gen = generation_.load(std::memory_order_acquire);
     }
     if (gen == seen) {

@@ -1,1 +1,39 @@
-int main() { return 0; }
+// The `fastvlm` command.
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <map>
+
+#include "cli/commands.h"
+#include "kernels/ops.h"
+
+namespace fastvlm::cli {
+int Fail(const std::string& msg) {
+  std::fprintf(stderr, "fastvlm: error: %s\n", msg.c_str());
+  return 1;
+}
+}  // namespace fastvlm::cli
+
+int main(int argc, char** argv) {
+  CLI::App app{"fastvlm: a native CPU engine for Apple's FastVLM vision-language models.\n"
+               "Environment: FASTVLM_SIMD=ref|SSE4|AVX2|AVX3|AVX3_DL|NEON forces a SIMD target."};
+  app.require_subcommand(1);
+  bool version = false;
+  app.add_flag("--version", version, "Print version, commit and SIMD targets");
+  std::map<CLI::App*, fastvlm::cli::Command> commands;
+  commands[app.add_subcommand("generate", "Generate text from a prompt (language model only)")] =
+      nullptr;
+  commands[app.add_subcommand("tokenize", "Print the token ids of a text, or decode ids")] = nullptr;
+  for (auto& [sub, cmd] : commands) {
+    if (sub->get_name() == "generate") cmd = fastvlm::cli::RegisterGenerate(*sub);
+    if (sub->get_name() == "tokenize") cmd = fastvlm::cli::RegisterTokenize(*sub);
+  }
+  if (argc == 2 && std::string(argv[1]) == "--version") {
+    std::printf("fastvlm %s (commit %s), SIMD target %s\n", FASTVLM_VERSION, FASTVLM_GIT_COMMIT,
+                fastvlm::kernels::ActiveTargetName().c_str());
+    return 0;
+  }
+  CLI11_PARSE(app, argc, argv);
+  for (auto& [sub, cmd] : commands)
+    if (sub->parsed()) return cmd();
+  return 1;
+}

@@ -74,8 +74,13 @@ std::vector<std::string> AvailableTargets();
 // Called at start-up from the FASTVLM_SIMD environment variable; tests call it to run every op
 // on every target.
 bool ForceTarget(const std::string& name);
-// Whether MatMul may use the AVX512-BF16 dot product (CPU has it and the target allows it).
+// Whether MatMul may use the AVX512-BF16 dot product (CPU has it, the target allows it and it
+// was not disabled).
 bool HasBF16DotProduct();
+// Allows (default) or forbids the bf16 dot product. Forbidden, bf16 weights are widened to f32
+// and multiplied with f32 activations everywhere: prefill is ~2× slower but matches an f32
+// reference run on the same weights to f32 rounding (the `--exact` flag).
+void SetBF16DotProduct(bool allowed);
 
 namespace ref {
 void MatMul(const float* x, int64_t ldx, int64_t M, const Matrix& w, const float* bias, float* y,

@@ -14,6 +14,7 @@ namespace fastvlm::kernels {
 namespace {
 bool g_use_reference = false;
 bool g_bf16_allowed = true;  // cleared when a target without AVX-512 is forced
+bool g_bf16_enabled = true;  // SetBF16DotProduct
 
 int64_t RealSupportedTargets() {
   // Captured before any SetSupportedTargetsForTest mock.
@@ -46,7 +47,11 @@ bool UseReference() { return g_use_reference; }
 
 bool CpuHasAvx512Bf16();  // matmul_bf16_x86.cc
 
-bool HasBF16DotProduct() { return !g_use_reference && g_bf16_allowed && CpuHasAvx512Bf16(); }
+bool HasBF16DotProduct() {
+  return !g_use_reference && g_bf16_allowed && g_bf16_enabled && CpuHasAvx512Bf16();
+}
+
+void SetBF16DotProduct(bool allowed) { g_bf16_enabled = allowed; }
 
 std::string ActiveTargetName() {
   if (g_use_reference) return "ref";

@@ -1,0 +1,22 @@
+// Subcommands of the `fastvlm` binary. Each Register* adds its options to the CLI11 app and
+// returns the function to run when that subcommand was chosen.
+#pragma once
+
+#include <functional>
+#include <string>
+
+namespace CLI {
+class App;
+}
+
+namespace fastvlm::cli {
+
+using Command = std::function<int()>;
+
+Command RegisterGenerate(CLI::App& app);
+Command RegisterTokenize(CLI::App& app);
+
+// Prints "fastvlm: error: <msg>" to stderr; returns the exit code for errors (1).
+int Fail(const std::string& msg);
+
+}  // namespace fastvlm::cli

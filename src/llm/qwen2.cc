@@ -1,0 +1,271 @@
+#include "llm/qwen2.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <set>
+
+#include "base/check.h"
+#include "base/thread_pool.h"
+
+namespace fastvlm::llm {
+
+namespace {
+
+using io::DType;
+using io::TensorView;
+
+StatusOr<const TensorView*> Require(const io::Checkpoint& ckpt, const std::string& name,
+                                    const std::vector<int64_t>& shape,
+                                    std::set<std::string>* used) {
+  ASSIGN_OR_RETURN(const TensorView* t, ckpt.Get(name, shape));
+  used->insert(name);
+  return t;
+}
+
+StatusOr<kernels::Matrix> AsMatrix(const TensorView* t) {
+  kernels::Matrix m;
+  switch (t->dtype) {
+    case DType::kF32: m.type = kernels::WType::kF32; break;
+    case DType::kBF16: m.type = kernels::WType::kBF16; break;
+    case DType::kF16: m.type = kernels::WType::kF16; break;
+    default:
+      return Status::Error("tensor '%s' in %s has dtype %s; weights must be F32, BF16 or F16",
+                           t->name.c_str(), t->file.c_str(), io::DTypeName(t->dtype));
+  }
+  m.data = t->data;
+  m.rows = t->shape[0];
+  m.cols = t->shape.size() > 1 ? t->shape[1] : 1;
+  return m;
+}
+
+StatusOr<std::vector<float>> AsF32(const TensorView* t) { return io::ToF32Vector(*t); }
+
+}  // namespace
+
+StatusOr<Qwen2Weights> LoadQwen2Weights(const io::Checkpoint& ckpt, const io::ModelConfig& mc) {
+  const io::Qwen2Config& c = mc.text;
+  const std::string& p = mc.llm_prefix;
+  const int64_t d = c.hidden_size, hq = c.num_attention_heads * int64_t{c.head_dim},
+                hkv = c.num_key_value_heads * int64_t{c.head_dim}, inter = c.intermediate_size,
+                vocab = c.vocab_size;
+  std::set<std::string> used;
+  Qwen2Weights w;
+  std::set<kernels::WType> types;
+
+#define FVLM_MATRIX(dst, name, ...)                                        \
+  do {                                                                     \
+    ASSIGN_OR_RETURN(const TensorView* t_, Require(ckpt, name, {__VA_ARGS__}, &used)); \
+    ASSIGN_OR_RETURN(dst, AsMatrix(t_));                                   \
+    types.insert(dst.type);                                                \
+  } while (0)
+#define FVLM_VECTOR(dst, name, n)                                          \
+  do {                                                                     \
+    ASSIGN_OR_RETURN(const TensorView* t_, Require(ckpt, name, {n}, &used)); \
+    ASSIGN_OR_RETURN(dst, AsF32(t_));                                      \
+  } while (0)
+
+  FVLM_MATRIX(w.embed_tokens, p + "embed_tokens.weight", vocab, d);
+  w.layers.resize(c.num_hidden_layers);
+  for (int i = 0; i < c.num_hidden_layers; ++i) {
+    Qwen2Layer& L = w.layers[i];
+    const std::string lp = p + "layers." + std::to_string(i) + ".";
+    FVLM_VECTOR(L.input_layernorm, lp + "input_layernorm.weight", d);
+    FVLM_MATRIX(L.q_proj, lp + "self_attn.q_proj.weight", hq, d);
+    FVLM_VECTOR(L.q_bias, lp + "self_attn.q_proj.bias", hq);
+    FVLM_MATRIX(L.k_proj, lp + "self_attn.k_proj.weight", hkv, d);
+    FVLM_VECTOR(L.k_bias, lp + "self_attn.k_proj.bias", hkv);
+    FVLM_MATRIX(L.v_proj, lp + "self_attn.v_proj.weight", hkv, d);
+    FVLM_VECTOR(L.v_bias, lp + "self_attn.v_proj.bias", hkv);
+    FVLM_MATRIX(L.o_proj, lp + "self_attn.o_proj.weight", d, hq);
+    FVLM_VECTOR(L.post_attention_layernorm, lp + "post_attention_layernorm.weight", d);
+    FVLM_MATRIX(L.gate_proj, lp + "mlp.gate_proj.weight", inter, d);
+    FVLM_MATRIX(L.up_proj, lp + "mlp.up_proj.weight", inter, d);
+    FVLM_MATRIX(L.down_proj, lp + "mlp.down_proj.weight", d, inter);
+  }
+  FVLM_VECTOR(w.norm, p + "norm.weight", d);
+  if (ckpt.Find("lm_head.weight")) {
+    FVLM_MATRIX(w.lm_head, "lm_head.weight", vocab, d);
+  } else {
+    w.lm_head = w.embed_tokens;
+    w.lm_head_tied = true;
+  }
+#undef FVLM_MATRIX
+#undef FVLM_VECTOR
+
+  // Anything else under the LLM prefix means the config and the weights disagree (e.g. more
+  // layers in the file than num_hidden_layers).
+  for (const TensorView* t : ckpt.AllTensors()) {
+    if (t->name.rfind(p, 0) != 0 || used.count(t->name)) continue;
+    if (mc.layout != io::Layout::kFastVlmHF &&
+        (t->name.rfind("model.vision_tower.", 0) == 0 || t->name.rfind("model.mm_projector.", 0) == 0))
+      continue;  // Apple layout: vision tensors share the "model." prefix
+    if (t->name.find("rotary_emb.inv_freq") != std::string::npos) continue;  // old HF buffers
+    return Status::Error("checkpoint %s has an unexpected tensor '%s' %s that the Qwen2 model "
+                         "with this config.json does not use (num_hidden_layers=%d)",
+                         ckpt.dir().c_str(), t->name.c_str(), t->ShapeString().c_str(),
+                         c.num_hidden_layers);
+  }
+  w.weight_type = types.size() == 1 ? kernels::WTypeName(*types.begin()) : "mixed";
+  return w;
+}
+
+Qwen2Model::Qwen2Model(const io::Qwen2Config& cfg, Qwen2Weights weights, int max_context,
+                       int max_batch)
+    : cfg_(cfg),
+      w_(std::move(weights)),
+      max_context_(max_context),
+      max_batch_(std::max(1, max_batch)),
+      n_heads_(cfg.num_attention_heads),
+      n_kv_heads_(cfg.num_key_value_heads),
+      head_dim_(cfg.head_dim) {
+  CHECK_GT(max_context_, 0);
+  CHECK_EQ(n_heads_ % n_kv_heads_, 0);
+  const size_t kv = static_cast<size_t>(cfg.num_hidden_layers) * n_kv_heads_ * max_context_ * head_dim_;
+  k_cache_.assign(kv, 0.0f);
+  v_cache_.assign(kv, 0.0f);
+
+  // RoPE exactly as transformers computes it in f32: inv_freq = 1 / theta^(2i/D), angle =
+  // position · inv_freq (one f32 product), then cos / sin of that f32 angle.
+  const int half = head_dim_ / 2;
+  rope_cos_.resize(static_cast<size_t>(max_context_) * half);
+  rope_sin_.resize(rope_cos_.size());
+  const float theta = static_cast<float>(cfg.rope_theta);
+  for (int i = 0; i < half; ++i) {
+    const float expo = static_cast<float>(2 * i) / static_cast<float>(head_dim_);
+    const float inv_freq = 1.0f / std::pow(theta, expo);
+    for (int pos = 0; pos < max_context_; ++pos) {
+      const float angle = static_cast<float>(pos) * inv_freq;
+      rope_cos_[static_cast<size_t>(pos) * half + i] = static_cast<float>(std::cos(static_cast<double>(angle)));
+      rope_sin_[static_cast<size_t>(pos) * half + i] = static_cast<float>(std::sin(static_cast<double>(angle)));
+    }
+  }
+
+  const size_t d = cfg.hidden_size, b = max_batch_;
+  x_.resize(b * d);
+  xn_.resize(b * d);
+  q_.resize(b * n_heads_ * head_dim_);
+  k_.resize(b * n_kv_heads_ * head_dim_);
+  v_.resize(b * n_kv_heads_ * head_dim_);
+  attn_.resize(b * n_heads_ * head_dim_);
+  gate_.resize(b * cfg.intermediate_size);
+  up_.resize(b * cfg.intermediate_size);
+  // One score row per (token, head) task would be too much; one per worker thread is enough.
+  score_stride_ = (max_context_ + 15) & ~15;
+  scores_.resize(static_cast<size_t>(score_stride_) * 64);  // up to 64 threads
+}
+
+void Qwen2Model::Truncate(int pos) { pos_ = std::clamp(pos, 0, pos_); }
+
+Status Qwen2Model::Embed(const int32_t* ids, int n, float* out) const {
+  const int64_t d = cfg_.hidden_size;
+  for (int i = 0; i < n; ++i) {
+    if (ids[i] < 0 || ids[i] >= w_.embed_tokens.rows) {
+      return Status::Error("token id %d at position %d is outside the embedding table [0, %lld)",
+                           ids[i], i, static_cast<long long>(w_.embed_tokens.rows));
+    }
+    kernels::RowToF32(w_.embed_tokens, ids[i], out + i * d);
+  }
+  return Status::Ok();
+}
+
+Status Qwen2Model::ForwardTokens(const int32_t* ids, int n, bool all_logits, float* logits,
+                                 ThreadPool& pool) {
+  std::vector<float> emb(static_cast<size_t>(n) * cfg_.hidden_size);
+  RETURN_IF_ERROR(Embed(ids, n, emb.data()));
+  return Forward(emb.data(), n, all_logits, logits, pool);
+}
+
+Status Qwen2Model::Forward(const float* embeddings, int n, bool all_logits, float* logits,
+                           ThreadPool& pool) {
+  if (n <= 0) return Status::Error("Forward called with %d tokens", n);
+  if (pos_ + n > max_context_) {
+    return Status::Error("context length exceeded: %d tokens in the cache + %d new > %d "
+                         "(raise --ctx-size, at most max_position_embeddings=%d, or shorten the "
+                         "prompt / --max-tokens)",
+                         pos_, n, max_context_, cfg_.max_position_embeddings);
+  }
+  const int64_t d = cfg_.hidden_size, vocab = w_.lm_head.rows;
+  for (int start = 0; start < n; start += max_batch_) {
+    const int m = std::min(max_batch_, n - start);
+    std::memcpy(x_.data(), embeddings + start * d, sizeof(float) * m * d);
+    ForwardChunk(x_.data(), m, pos_, pool);
+    pos_ += m;
+    // Final norm + lm_head, on every row or only the very last one.
+    const int first = all_logits ? 0 : (start + m == n ? m - 1 : m);
+    for (int t = first; t < m; ++t)
+      kernels::RMSNorm(x_.data() + t * d, w_.norm.data(), d, static_cast<float>(cfg_.rms_norm_eps),
+                       xn_.data() + t * d);
+    if (first < m) {
+      float* out = all_logits ? logits + static_cast<int64_t>(start + first) * vocab : logits;
+      kernels::MatMul(xn_.data() + first * d, d, m - first, w_.lm_head, nullptr, out, vocab, pool);
+    }
+  }
+  return Status::Ok();
+}
+
+void Qwen2Model::ForwardChunk(float* x, int n, int pos0, ThreadPool& pool) {
+  const int64_t d = cfg_.hidden_size, hq = n_heads_ * head_dim_, hkv = n_kv_heads_ * head_dim_,
+                inter = cfg_.intermediate_size;
+  const float eps = static_cast<float>(cfg_.rms_norm_eps);
+  const int half = head_dim_ / 2;
+  for (int l = 0; l < cfg_.num_hidden_layers; ++l) {
+    const Qwen2Layer& L = w_.layers[l];
+    // --- self-attention ---  x [n, d] → xn [n, d] → q [n, Hq·D], k/v [n, Hkv·D]
+    for (int t = 0; t < n; ++t)
+      kernels::RMSNorm(x + t * d, L.input_layernorm.data(), d, eps, xn_.data() + t * d);
+    kernels::MatMul(xn_.data(), d, n, L.q_proj, L.q_bias.data(), q_.data(), hq, pool);
+    kernels::MatMul(xn_.data(), d, n, L.k_proj, L.k_bias.data(), k_.data(), hkv, pool);
+    kernels::MatMul(xn_.data(), d, n, L.v_proj, L.v_bias.data(), v_.data(), hkv, pool);
+    // RoPE on q and k, then append k/v to the cache [layer][kv_head][pos][D].
+    for (int t = 0; t < n; ++t) {
+      const float* c = rope_cos_.data() + static_cast<size_t>(pos0 + t) * half;
+      const float* s = rope_sin_.data() + static_cast<size_t>(pos0 + t) * half;
+      kernels::RoPE(q_.data() + t * hq, n_heads_, head_dim_, c, s);
+      kernels::RoPE(k_.data() + t * hkv, n_kv_heads_, head_dim_, c, s);
+      for (int h = 0; h < n_kv_heads_; ++h) {
+        const size_t off = ((static_cast<size_t>(l) * n_kv_heads_ + h) * max_context_ + pos0 + t) * head_dim_;
+        std::memcpy(&k_cache_[off], k_.data() + t * hkv + h * head_dim_, sizeof(float) * head_dim_);
+        std::memcpy(&v_cache_[off], v_.data() + t * hkv + h * head_dim_, sizeof(float) * head_dim_);
+      }
+    }
+    Attention(l, n, pos0, pool);
+    // o_proj, residual: reuse xn as the projection output.
+    kernels::MatMul(attn_.data(), hq, n, L.o_proj, nullptr, xn_.data(), d, pool);
+    kernels::Add(x, xn_.data(), n * d, x);
+    // --- MLP ---  xn [n, d] → gate/up [n, I] → down [n, d]
+    for (int t = 0; t < n; ++t)
+      kernels::RMSNorm(x + t * d, L.post_attention_layernorm.data(), d, eps, xn_.data() + t * d);
+    kernels::MatMul(xn_.data(), d, n, L.gate_proj, nullptr, gate_.data(), inter, pool);
+    kernels::MatMul(xn_.data(), d, n, L.up_proj, nullptr, up_.data(), inter, pool);
+    kernels::SiLUMul(gate_.data(), up_.data(), n * inter, gate_.data());
+    kernels::MatMul(gate_.data(), inter, n, L.down_proj, nullptr, xn_.data(), d, pool);
+    kernels::Add(x, xn_.data(), n * d, x);
+  }
+}
+
+// Causal GQA attention for the n new tokens at positions pos0.. against the whole cache.
+// q head h reads kv head h / (Hq/Hkv) (spec §3). Softmax in f32 as transformers does.
+void Qwen2Model::Attention(int l, int n, int pos0, ThreadPool& pool) {
+  const int group = n_heads_ / n_kv_heads_;
+  const int64_t hq = n_heads_ * head_dim_;
+  const float scale = 1.0f / std::sqrt(static_cast<float>(head_dim_));
+  CHECK_LE(pool.size(), 64);
+  pool.Run(static_cast<int64_t>(n) * n_heads_, [&](int64_t task, int thread) {
+    const int t = static_cast<int>(task / n_heads_), h = static_cast<int>(task % n_heads_);
+    const int kvh = h / group;
+    const int len = pos0 + t + 1;  // causal: keys 0..pos0+t
+    const float* q = q_.data() + t * hq + h * head_dim_;
+    const size_t base = (static_cast<size_t>(l) * n_kv_heads_ + kvh) * max_context_ * head_dim_;
+    const float* kc = k_cache_.data() + base;
+    const float* vc = v_cache_.data() + base;
+    float* sc = scores_.data() + static_cast<size_t>(thread) * score_stride_;
+    for (int j = 0; j < len; ++j) sc[j] = kernels::Dot(q, kc + static_cast<size_t>(j) * head_dim_, head_dim_) * scale;
+    kernels::Softmax(sc, len);
+    float* out = attn_.data() + t * hq + h * head_dim_;
+    std::fill(out, out + head_dim_, 0.0f);
+    for (int j = 0; j < len; ++j) kernels::Axpy(sc[j], vc + static_cast<size_t>(j) * head_dim_, head_dim_, out);
+  });
+}
+
+}  // namespace fastvlm::llm

@@ -1,0 +1,100 @@
+// Qwen2 decoder (spec §3): RMSNorm → GQA self-attention with RoPE and q/k/v biases → residual →
+// RMSNorm → SwiGLU MLP → residual; final RMSNorm and lm_head. Weights are used as stored in the
+// checkpoint (f32 / bf16 / f16, mmap'ed); activations and the KV cache are f32.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "base/status.h"
+#include "io/config.h"
+#include "io/safetensors.h"
+#include "kernels/ops.h"
+
+namespace fastvlm {
+class ThreadPool;
+}
+
+namespace fastvlm::llm {
+
+// Tensor names are relative to the layout's LLM prefix ("model." or "model.language_model.").
+struct Qwen2Layer {
+  std::vector<float> input_layernorm;           // layers.N.input_layernorm.weight [d]
+  kernels::Matrix q_proj;                       // layers.N.self_attn.q_proj.weight [Hq·D, d]
+  std::vector<float> q_bias;                    // layers.N.self_attn.q_proj.bias [Hq·D]
+  kernels::Matrix k_proj;                       // layers.N.self_attn.k_proj.weight [Hkv·D, d]
+  std::vector<float> k_bias;                    // layers.N.self_attn.k_proj.bias [Hkv·D]
+  kernels::Matrix v_proj;                       // layers.N.self_attn.v_proj.weight [Hkv·D, d]
+  std::vector<float> v_bias;                    // layers.N.self_attn.v_proj.bias [Hkv·D]
+  kernels::Matrix o_proj;                       // layers.N.self_attn.o_proj.weight [d, Hq·D]
+  std::vector<float> post_attention_layernorm;  // layers.N.post_attention_layernorm.weight [d]
+  kernels::Matrix gate_proj;                    // layers.N.mlp.gate_proj.weight [I, d]
+  kernels::Matrix up_proj;                      // layers.N.mlp.up_proj.weight [I, d]
+  kernels::Matrix down_proj;                    // layers.N.mlp.down_proj.weight [d, I]
+};
+
+struct Qwen2Weights {
+  kernels::Matrix embed_tokens;  // embed_tokens.weight [vocab, d]
+  std::vector<Qwen2Layer> layers;
+  std::vector<float> norm;       // norm.weight [d]
+  kernels::Matrix lm_head;       // lm_head.weight [vocab, d] (top level), else embed_tokens
+  bool lm_head_tied = false;
+  std::string weight_type;       // "bf16", "f32", "f16" or "mixed"
+};
+
+// Binds the language-model tensors of a checkpoint (any layout of io::Layout). Missing tensors,
+// wrong shapes and unsupported dtypes are errors naming the tensor and the file. Uses
+// lm_head.weight when present, else the embeddings (spec §3). Extra tensors under the LLM prefix
+// that the model does not use are reported as an error (they signal a config mismatch).
+StatusOr<Qwen2Weights> LoadQwen2Weights(const io::Checkpoint& ckpt, const io::ModelConfig& cfg);
+
+class Qwen2Model {
+ public:
+  // max_context: KV cache capacity in tokens (≤ config max_position_embeddings).
+  // max_batch: most tokens one Forward call processes at once (longer inputs are chunked).
+  Qwen2Model(const io::Qwen2Config& cfg, Qwen2Weights weights, int max_context, int max_batch = 512);
+
+  const io::Qwen2Config& config() const { return cfg_; }
+  const Qwen2Weights& weights() const { return w_; }
+  int hidden_size() const { return cfg_.hidden_size; }
+  int vocab_rows() const { return static_cast<int>(w_.lm_head.rows); }
+  int max_context() const { return max_context_; }
+  // Number of positions in the KV cache.
+  int position() const { return pos_; }
+  // Drops cache entries at positions >= pos (e.g. to re-run from a shared prefix).
+  void Truncate(int pos);
+  void Reset() { Truncate(0); }
+
+  // Token embeddings of `ids` into out [n, d]. Ids outside [0, vocab) are an error.
+  Status Embed(const int32_t* ids, int n, float* out) const;
+
+  // Runs n input vectors (embeddings [n, d]) at positions position()..position()+n-1, appending
+  // to the KV cache. Writes logits [n, vocab] if all_logits, else only the last row [1, vocab].
+  // Fails (without changing the cache) when the context would overflow.
+  Status Forward(const float* embeddings, int n, bool all_logits, float* logits, ThreadPool& pool);
+  // Convenience: embeds ids then Forward.
+  Status ForwardTokens(const int32_t* ids, int n, bool all_logits, float* logits, ThreadPool& pool);
+
+ private:
+  void ForwardChunk(float* x, int n, int pos0, ThreadPool& pool);
+  void Attention(int layer, int n, int pos0, ThreadPool& pool);
+
+  io::Qwen2Config cfg_;
+  Qwen2Weights w_;
+  int max_context_;
+  int max_batch_;
+  int pos_ = 0;
+  int n_heads_, n_kv_heads_, head_dim_;
+
+  // KV cache [layer][kv_head][position][head_dim], f32.
+  std::vector<float> k_cache_, v_cache_;
+  // RoPE tables [position][head_dim/2].
+  std::vector<float> rope_cos_, rope_sin_;
+  // Scratch, sized once for max_batch tokens (no allocation in the steady state).
+  std::vector<float> x_, xn_, q_, k_, v_, attn_, gate_, up_, scores_;
+  int score_stride_ = 0;
+};
+
+}  // namespace fastvlm::llm
