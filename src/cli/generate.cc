@@ -12,7 +12,7 @@ namespace fastvlm::cli {
 Command RegisterGenerate(CLI::App& app) {
   struct Args {
     std::string model, prompt, system;
-    bool raw = false, verbose = false, ignore_eos = false;
+    bool raw = false, verbose = false, ignore_eos = false, exact = false;
     int max_tokens = 256, threads = 0, ctx = 4096;
     float temperature = 0.0f, top_p = 1.0f, min_p = 0.0f, repeat_penalty = 1.0f;
     int top_k = 0;
@@ -45,8 +45,12 @@ Command RegisterGenerate(CLI::App& app) {
   app.add_option("-c,--ctx-size", a->ctx, "Context (KV cache) size in tokens")->capture_default_str()
       ->check(CLI::PositiveNumber);
   app.add_flag("-v,--verbose", a->verbose, "Print phase timings to stderr");
+  app.add_flag("--exact", a->exact,
+               "bf16 weights: multiply with f32 activations everywhere (matches an f32 reference "
+               "run to f32 rounding; prefill ~2x slower than the default bf16 dot product)");
 
   return [a]() -> int {
+    kernels::SetBF16DotProduct(!a->exact);
     EngineOptions eo;
     eo.model_path = a->model;
     eo.threads = a->threads;

@@ -62,6 +62,13 @@ void Scale(float alpha, float* x, int64_t n);
 void RoPE(float* x, int64_t heads, int64_t head_dim, const float* cos, const float* sin);
 // Widens one row of a matrix to f32 (embedding lookup).
 void RowToF32(const Matrix& w, int64_t row, float* out);
+// Attention scores against a transposed key cache: out[j] = scale · Σ_d q[d]·kt[d·ld + j] for
+// j < len. kt holds one key per column, so 16 keys advance together without reductions.
+void DotColumns(const float* q, const float* kt, int64_t dim, int64_t len, int64_t ld, float scale,
+                float* out);
+// Weighted sum of rows: out[d] = Σ_j p[j]·v[j·ldv + d] for d < dim (attention's P·V).
+void WeightedRowSum(const float* p, const float* v, int64_t len, int64_t dim, int64_t ldv,
+                    float* out);
 
 // --- Target selection -----------------------------------------------------------------------
 
@@ -95,6 +102,10 @@ void Axpy(float alpha, const float* x, int64_t n, float* y);
 void Scale(float alpha, float* x, int64_t n);
 void RoPE(float* x, int64_t heads, int64_t head_dim, const float* cos, const float* sin);
 void RowToF32(const Matrix& w, int64_t row, float* out);
+void DotColumns(const float* q, const float* kt, int64_t dim, int64_t len, int64_t ld, float scale,
+                float* out);
+void WeightedRowSum(const float* p, const float* v, int64_t len, int64_t dim, int64_t ldv,
+                    float* out);
 }  // namespace ref
 
 }  // namespace fastvlm::kernels

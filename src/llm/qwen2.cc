@@ -224,9 +224,11 @@ void Qwen2Model::ForwardChunk(float* x, int n, int pos0, ThreadPool& pool) {
       kernels::RoPE(q_.data() + t * hq, n_heads_, head_dim_, c, s);
       kernels::RoPE(k_.data() + t * hkv, n_kv_heads_, head_dim_, c, s);
       for (int h = 0; h < n_kv_heads_; ++h) {
-        const size_t off = ((static_cast<size_t>(l) * n_kv_heads_ + h) * max_context_ + pos0 + t) * head_dim_;
-        std::memcpy(&k_cache_[off], k_.data() + t * hkv + h * head_dim_, sizeof(float) * head_dim_);
-        std::memcpy(&v_cache_[off], v_.data() + t * hkv + h * head_dim_, sizeof(float) * head_dim_);
+        const size_t base = (static_cast<size_t>(l) * n_kv_heads_ + h) * max_context_ * head_dim_;
+        const float* kh = k_.data() + t * hkv + h * head_dim_;
+        for (int d = 0; d < head_dim_; ++d) k_cache_[base + static_cast<size_t>(d) * max_context_ + pos0 + t] = kh[d];
+        std::memcpy(&v_cache_[base + static_cast<size_t>(pos0 + t) * head_dim_],
+                    v_.data() + t * hkv + h * head_dim_, sizeof(float) * head_dim_);
       }
     }
     Attention(l, n, pos0, pool);
@@ -260,11 +262,9 @@ void Qwen2Model::Attention(int l, int n, int pos0, ThreadPool& pool) {
     const float* kc = k_cache_.data() + base;
     const float* vc = v_cache_.data() + base;
     float* sc = scores_.data() + static_cast<size_t>(thread) * score_stride_;
-    for (int j = 0; j < len; ++j) sc[j] = kernels::Dot(q, kc + static_cast<size_t>(j) * head_dim_, head_dim_) * scale;
+    kernels::DotColumns(q, kc, head_dim_, len, max_context_, scale, sc);
     kernels::Softmax(sc, len);
-    float* out = attn_.data() + t * hq + h * head_dim_;
-    std::fill(out, out + head_dim_, 0.0f);
-    for (int j = 0; j < len; ++j) kernels::Axpy(sc[j], vc + static_cast<size_t>(j) * head_dim_, head_dim_, out);
+    kernels::WeightedRowSum(sc, vc, len, head_dim_, head_dim_, attn_.data() + t * hq + h * head_dim_);
   });
 }
 

@@ -88,7 +88,9 @@ class Qwen2Model {
   int pos_ = 0;
   int n_heads_, n_kv_heads_, head_dim_;
 
-  // KV cache [layer][kv_head][position][head_dim], f32.
+  // KV cache, f32. Keys transposed [layer][kv_head][head_dim][position] so a query's scores
+  // against 16 keys are 64 broadcast-FMAs with no reductions; values [layer][kv_head][position]
+  // [head_dim] so P·V accumulates whole rows.
   std::vector<float> k_cache_, v_cache_;
   // RoPE tables [position][head_dim/2].
   std::vector<float> rope_cos_, rope_sin_;

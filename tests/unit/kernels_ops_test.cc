@@ -194,6 +194,32 @@ TEST_P(OpsOnTarget, RoPEAndRowToF32) {
   }
 }
 
+TEST_P(OpsOnTarget, AttentionOps) {
+  for (int64_t dim : {1, 16, 64, 67}) {
+    for (int64_t len : {1, 15, 16, 17, 33, 100}) {
+      const int64_t ld = len + 5;
+      std::vector<float> q = Random(dim, 1), kt = Random(dim * ld, 2), p = Random(len, 3);
+      std::vector<float> o(len), orf(len);
+      DotColumns(q.data(), kt.data(), dim, len, ld, 0.125f, o.data());
+      ref::DotColumns(q.data(), kt.data(), dim, len, ld, 0.125f, orf.data());
+      for (int64_t j = 0; j < len; ++j) {
+        double abs_sum = 0;
+        for (int64_t d = 0; d < dim; ++d) abs_sum += std::fabs(q[d] * kt[d * ld + j]);
+        ASSERT_NEAR(o[j], orf[j], 2.0 * (dim + 1) * kEps * abs_sum * 0.125) << dim << " " << len;
+      }
+      const int64_t ldv = dim + 3;
+      std::vector<float> v = Random(len * ldv, 4), w(dim), wr(dim);
+      WeightedRowSum(p.data(), v.data(), len, dim, ldv, w.data());
+      ref::WeightedRowSum(p.data(), v.data(), len, dim, ldv, wr.data());
+      for (int64_t d = 0; d < dim; ++d) {
+        double abs_sum = 0;
+        for (int64_t j = 0; j < len; ++j) abs_sum += std::fabs(p[j] * v[j * ldv + d]);
+        ASSERT_NEAR(w[d], wr[d], 2.0 * (len + 1) * kEps * abs_sum) << dim << " " << len;
+      }
+    }
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(AllTargets, OpsOnTarget, ::testing::ValuesIn(AvailableTargets()),
                          [](const auto& info) { return info.param; });
 
