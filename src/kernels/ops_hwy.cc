@@ -100,7 +100,7 @@ HWY_INLINE void MatMulBlock(const float* x, int64_t ldx, int64_t m_begin, int64_
 // elements with a shift and a mask (a bf16 is the top half of an f32), and x is pre-arranged in
 // the same even/odd order, so the loop is load, shift, and, 2 FMAs per 2L weights.
 // xd: MR rows of x, each K floats, deinterleaved per block of 2L: [x0 x2 .. x(2L-2) | x1 x3 ..].
-template <int MR>
+template <int MR, int NR>
 HWY_INLINE void GemvBF16Rows(const float* xd, const float* x, int64_t ldx, const Matrix& w,
                              int64_t n_begin, int64_t n_end, const float* bias, float* y,
                              int64_t ldy) {
@@ -110,7 +110,6 @@ HWY_INLINE void GemvBF16Rows(const float* xd, const float* x, int64_t ldx, const
   const int64_t K = w.cols;
   const int64_t kvec = K / (2 * L) * (2 * L);
   const auto hi_mask = hn::Set(du, 0xFFFF0000u);
-  constexpr int NR = 4;
   for (int64_t n0 = n_begin; n0 < n_end; n0 += NR) {
     const int nr = static_cast<int>(std::min<int64_t>(NR, n_end - n0));
     const uint16_t* rows[NR];
@@ -119,16 +118,37 @@ HWY_INLINE void GemvBF16Rows(const float* xd, const float* x, int64_t ldx, const
     VF acc[MR][NR];
     for (int i = 0; i < MR; ++i)
       for (int j = 0; j < NR; ++j) acc[i][j] = hn::Zero(df);
-    for (int64_t k = 0; k < kvec; k += 2 * L) {
+    int64_t k = 0;
+    if constexpr (NR == 1) {
+      // Two blocks per iteration into separate accumulators: four independent FMA chains, so
+      // an L2-resident row is not bound by FMA latency.
+      VF acc2[MR];
+      for (int i = 0; i < MR; ++i) acc2[i] = hn::Zero(df);
+      for (; k + 4 * L <= kvec; k += 4 * L) {
+        hwy::Prefetch(rows[0] + k + K);
+        const auto u0 = hn::LoadU(du, reinterpret_cast<const uint32_t*>(rows[0] + k));
+        const auto u1 = hn::LoadU(du, reinterpret_cast<const uint32_t*>(rows[0] + k + 2 * L));
+        const VF we0 = hn::BitCast(df, hn::ShiftLeft<16>(u0));
+        const VF wo0 = hn::BitCast(df, hn::And(u0, hi_mask));
+        const VF we1 = hn::BitCast(df, hn::ShiftLeft<16>(u1));
+        const VF wo1 = hn::BitCast(df, hn::And(u1, hi_mask));
+        for (int i = 0; i < MR; ++i) {
+          const float* xi = xd + i * K + k;
+          acc[i][0] = hn::MulAdd(hn::LoadU(df, xi), we0, acc[i][0]);
+          acc2[i] = hn::MulAdd(hn::LoadU(df, xi + L), wo0, acc2[i]);
+          acc[i][0] = hn::MulAdd(hn::LoadU(df, xi + 2 * L), we1, acc[i][0]);
+          acc2[i] = hn::MulAdd(hn::LoadU(df, xi + 3 * L), wo1, acc2[i]);
+        }
+      }
+      for (int i = 0; i < MR; ++i) acc[i][0] = hn::Add(acc[i][0], acc2[i]);
+    }
+    for (; k < kvec; k += 2 * L) {
       VF xe[MR], xo[MR];
       for (int i = 0; i < MR; ++i) {
         xe[i] = hn::LoadU(df, xd + i * K + k);
         xo[i] = hn::LoadU(df, xd + i * K + k + L);
       }
       for (int j = 0; j < NR; ++j) {
-        // The next row group lies right after this one: prefetch its matching cache line so
-        // DRAM latency overlaps the current group's FMAs (the hardware prefetcher alone reached
-        // only about half of the measured DRAM bandwidth on four interleaved row streams).
         hwy::Prefetch(rows[j] + k + NR * K);
         const auto u = hn::LoadU(du, reinterpret_cast<const uint32_t*>(rows[j] + k));
         const VF we = hn::BitCast(df, hn::ShiftLeft<16>(u));
@@ -173,19 +193,30 @@ void MatMulT(const float* x, int64_t ldx, int64_t M, const Matrix& w, const floa
       }
       const float* xdp = xd.data();
       pool.ParallelRange(N, 16, [&](int64_t n0, int64_t n1, int) {
+        // One weight row at a time: a single sequential stream per thread is what the hardware
+        // prefetcher follows best (measured on Zen 4: 29 GB/s vs 20 GB/s with four interleaved
+        // rows, against 28 GB/s for a plain 2-thread read of the same size).
         if (M == 1) {
-          GemvBF16Rows<1>(xdp, x, ldx, w, n0, n1, bias, y, ldy);
+          GemvBF16Rows<1, 1>(xdp, x, ldx, w, n0, n1, bias, y, ldy);
         } else {
-          GemvBF16Rows<2>(xdp, x, ldx, w, n0, n1, bias, y, ldy);
+          GemvBF16Rows<2, 1>(xdp, x, ldx, w, n0, n1, bias, y, ldy);
         }
       });
       return;
     }
   }
   if (M <= 4) {
-    // Decode / small batch: weight-streaming, split over output rows.
+    // Decode / small batch: weight-streaming, one row at a time (see GemvBF16Rows), split over
+    // output rows.
     pool.ParallelRange(N, 16, [&](int64_t n0, int64_t n1, int) {
-      MatMulBlock<T>(x, ldx, 0, M, w, n0, n1, bias, y, ldy);
+      for (int64_t n = n0; n < n1; ++n) {
+        switch (M) {
+          case 1: DotTile<T, 1, 1>(x, ldx, w, n, bias, y, ldy); break;
+          case 2: DotTile<T, 2, 1>(x, ldx, w, n, bias, y, ldy); break;
+          case 3: DotTile<T, 3, 1>(x, ldx, w, n, bias, y, ldy); break;
+          default: DotTile<T, 4, 1>(x, ldx, w, n, bias, y, ldy); break;
+        }
+      }
     });
     return;
   }
