@@ -323,6 +323,22 @@ StatusOr<MappedFile> MappedFile::Open(const std::string& path) {
   return f;
 }
 
+void MappedFile::Populate() const {
+  if (!data_ || size_ == 0) return;
+#ifdef MADV_POPULATE_READ
+  if (::madvise(const_cast<uint8_t*>(data_), size_, MADV_POPULATE_READ) == 0) return;
+#endif
+  ::madvise(const_cast<uint8_t*>(data_), size_, MADV_WILLNEED);
+  const long page = ::sysconf(_SC_PAGESIZE);
+  volatile uint8_t sink = 0;
+  for (size_t off = 0; off < size_; off += static_cast<size_t>(page)) sink = sink ^ data_[off];
+  (void)sink;
+}
+
+void Checkpoint::Populate() const {
+  for (const auto& f : files_) f->file().Populate();
+}
+
 MappedFile::MappedFile(MappedFile&& o) noexcept
     : data_(std::exchange(o.data_, nullptr)),
       size_(std::exchange(o.size_, 0)),

@@ -60,6 +60,9 @@ class MappedFile {
   ~MappedFile();
   const uint8_t* data() const { return data_; }
   size_t size() const { return size_; }
+  // Maps every page of the file now (MADV_POPULATE_READ, or touching one byte per page where
+  // the kernel lacks it), so the first forward pass does not pay ~250k page faults.
+  void Populate() const;
   const std::string& path() const { return path_; }
 
  private:
@@ -79,6 +82,7 @@ class SafetensorsFile {
   const TensorView* Find(const std::string& name) const;  // nullptr when absent
   const std::map<std::string, std::string>& metadata() const { return metadata_; }
   const std::string& path() const { return file_.path(); }
+  const MappedFile& file() const { return file_; }
 
  private:
   MappedFile file_;
@@ -106,6 +110,8 @@ class Checkpoint {
   // All tensors, sorted by name.
   std::vector<const TensorView*> AllTensors() const;
   bool HasFile(const std::string& relative_name) const;  // e.g. "tokenizer.json"
+  // MappedFile::Populate on every shard.
+  void Populate() const;
 
  private:
   std::string dir_;

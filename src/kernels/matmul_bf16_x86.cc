@@ -58,53 +58,76 @@ FVLM_TARGET_BF16 inline __m512bh LoadBH(const uint16_t* p, __mmask32 mask) {
   return (__m512bh)_mm512_maskz_loadu_epi16(mask, p);
 }
 
-// Tile of MR x rows by NR weight rows; K split in steps of 32 bf16 (16 pairs).
-template <int MR, int NR>
-FVLM_TARGET_BF16 void TileBF16(const uint16_t* xb, int64_t K, const uint16_t* const* wrows,
-                               float* y, int64_t ldy, const float* bias, int64_t n0) {
-  __m512 acc[MR][NR];
-  for (int i = 0; i < MR; ++i)
-    for (int j = 0; j < NR; ++j) acc[i][j] = _mm512_setzero_ps();
-  for (int64_t k = 0; k < K; k += 32) {
-    const __mmask32 mask = K - k >= 32 ? ~0u : ((1u << (K - k)) - 1u);
-    __m512bh xv[MR];
-    for (int i = 0; i < MR; ++i) xv[i] = LoadBH(xb + i * K + k, mask);
-    for (int j = 0; j < NR; ++j) {
-      const __m512bh wv = LoadBH(wrows[j] + k, mask);
-      for (int i = 0; i < MR; ++i) acc[i][j] = _mm512_dpbf16_ps(acc[i][j], xv[i], wv);
+// Outer-product micro-kernel: NR weight rows × 32 x rows (two vectors of 16), over all of K.
+// x is packed as bf16 pairs [K/2][32] (one 32-bit pair per row), so each k-pair step is two
+// vector loads, NR broadcasts of a weight pair, and 2·NR vdpbf16ps, with no horizontal
+// reductions. The NR×32 block of y is transposed out through a small buffer at the end.
+constexpr int kMB = 32;  // x rows per packed block
+constexpr int kNR = 8;   // weight rows per tile: 16 accumulators
+
+FVLM_TARGET_BF16 void TileOuter(const uint32_t* xp, int64_t K, const uint16_t* w, int64_t n0,
+                                int nr, int64_t m0, int mb, const float* bias, float* y,
+                                int64_t ldy) {
+  __m512 acc[kNR][2];
+  for (int j = 0; j < kNR; ++j) acc[j][0] = acc[j][1] = _mm512_setzero_ps();
+  const uint16_t* rows[kNR];
+  for (int j = 0; j < kNR; ++j) rows[j] = w + (n0 + (j < nr ? j : nr - 1)) * K;
+  const int64_t kp_full = K / 2;
+  for (int64_t kp = 0; kp < kp_full; ++kp) {
+    const __m512bh x0 = (__m512bh)_mm512_loadu_si512(xp + kp * kMB);
+    const __m512bh x1 = (__m512bh)_mm512_loadu_si512(xp + kp * kMB + 16);
+    for (int j = 0; j < kNR; ++j) {
+      uint32_t pair;
+      __builtin_memcpy(&pair, rows[j] + 2 * kp, 4);
+      const __m512bh b = (__m512bh)_mm512_set1_epi32(static_cast<int>(pair));
+      acc[j][0] = _mm512_dpbf16_ps(acc[j][0], x0, b);
+      acc[j][1] = _mm512_dpbf16_ps(acc[j][1], x1, b);
     }
   }
-  for (int i = 0; i < MR; ++i)
-    for (int j = 0; j < NR; ++j)
-      y[i * ldy + n0 + j] = _mm512_reduce_add_ps(acc[i][j]) + (bias ? bias[n0 + j] : 0.0f);
+  if (K & 1) {  // last odd element: the packed x pair has a zero in its upper half
+    const __m512bh x0 = (__m512bh)_mm512_loadu_si512(xp + kp_full * kMB);
+    const __m512bh x1 = (__m512bh)_mm512_loadu_si512(xp + kp_full * kMB + 16);
+    for (int j = 0; j < kNR; ++j) {
+      const __m512bh b = (__m512bh)_mm512_set1_epi32(rows[j][K - 1]);
+      acc[j][0] = _mm512_dpbf16_ps(acc[j][0], x0, b);
+      acc[j][1] = _mm512_dpbf16_ps(acc[j][1], x1, b);
+    }
+  }
+  alignas(64) float out[kNR][kMB];
+  for (int j = 0; j < kNR; ++j) {
+    _mm512_store_ps(out[j], acc[j][0]);
+    _mm512_store_ps(out[j] + 16, acc[j][1]);
+  }
+  for (int m = 0; m < mb; ++m) {
+    float* yr = y + (m0 + m) * ldy + n0;
+    for (int j = 0; j < nr; ++j) yr[j] = out[j][m] + (bias ? bias[n0 + j] : 0.0f);
+  }
 }
 
-FVLM_TARGET_BF16 void BlockBF16(const uint16_t* xb, int64_t M, int64_t K, const uint16_t* w,
-                                int64_t n_begin, int64_t n_end, const float* bias, float* y,
-                                int64_t ldy) {
-  const uint16_t* rows[4];
-  int64_t m = 0;
-  for (; m + 4 <= M; m += 4) {
-    int64_t n = n_begin;
-    for (; n + 4 <= n_end; n += 4) {
-      for (int j = 0; j < 4; ++j) rows[j] = w + (n + j) * K;
-      TileBF16<4, 4>(xb + m * K, K, rows, y + m * ldy, ldy, bias, n);
-    }
-    for (; n < n_end; ++n) {
-      rows[0] = w + n * K;
-      TileBF16<4, 1>(xb + m * K, K, rows, y + m * ldy, ldy, bias, n);
+// Packs x rows [m0, m0+mb) as bf16 pairs [ceil(K/2)][32]; rows past mb and the odd tail are 0.
+// Rows are first converted to bf16 into rows_bf16 [32][2·ceil(K/2)], then transposed as 32-bit
+// pairs with gathers (16 rows per gather).
+FVLM_TARGET_BF16 void PackX(const float* x, int64_t ldx, int64_t m0, int mb, int64_t K,
+                            uint16_t* rows_bf16, uint32_t* xp) {
+  const int64_t kp_n = (K + 1) / 2;
+  const int64_t stride = 2 * kp_n;  // bf16 elements per converted row
+  for (int m = 0; m < kMB; ++m) {
+    uint16_t* r = rows_bf16 + m * stride;
+    if (m < mb) {
+      RowToBF16(x + (m0 + m) * ldx, K, r);
+      if (K & 1) r[K] = 0;
+    } else {
+      for (int64_t k = 0; k < stride; ++k) r[k] = 0;
     }
   }
-  for (; m < M; ++m) {
-    int64_t n = n_begin;
-    for (; n + 4 <= n_end; n += 4) {
-      for (int j = 0; j < 4; ++j) rows[j] = w + (n + j) * K;
-      TileBF16<1, 4>(xb + m * K, K, rows, y + m * ldy, ldy, bias, n);
-    }
-    for (; n < n_end; ++n) {
-      rows[0] = w + n * K;
-      TileBF16<1, 1>(xb + m * K, K, rows, y + m * ldy, ldy, bias, n);
-    }
+  const __m512i idx = _mm512_mullo_epi32(
+      _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+      _mm512_set1_epi32(static_cast<int>(kp_n)));  // row stride in 32-bit pairs
+  const int* base0 = reinterpret_cast<const int*>(rows_bf16);
+  const int* base1 = reinterpret_cast<const int*>(rows_bf16 + 16 * stride);
+  for (int64_t kp = 0; kp < kp_n; ++kp) {
+    _mm512_storeu_si512(xp + kp * kMB, _mm512_i32gather_epi32(idx, base0 + kp, 4));
+    _mm512_storeu_si512(xp + kp * kMB + 16, _mm512_i32gather_epi32(idx, base1 + kp, 4));
   }
 }
 
@@ -119,16 +142,33 @@ bool MatMulBF16DotProduct(const float* x, int64_t ldx, int64_t M, const Matrix& 
                           const float* bias, float* y, int64_t ldy, ThreadPool& pool) {
   if (!HasBF16DotProduct() || w.type != WType::kBF16) return false;
   const int64_t K = w.cols, N = w.rows;
+  const int64_t kp_n = (K + 1) / 2;
+  const int64_t mblocks = (M + kMB - 1) / kMB;
   // Grows to the largest prefill once, then reused: no steady-state allocation.
-  static thread_local std::vector<uint16_t> xb;
-  if (static_cast<int64_t>(xb.size()) < M * K) xb.resize(M * K);
-  uint16_t* xbp = xb.data();
-  pool.Run(M, [&](int64_t m, int) { RowToBF16(x + m * ldx, K, xbp + m * K); });
+  static thread_local std::vector<uint32_t> packed;
+  static thread_local std::vector<uint16_t> row_bufs;
+  if (static_cast<int64_t>(packed.size()) < mblocks * kp_n * kMB) packed.resize(mblocks * kp_n * kMB);
+  const int64_t row_stride = kMB * 2 * kp_n;  // one [32][K] bf16 staging block per thread
+  if (static_cast<int64_t>(row_bufs.size()) < pool.size() * row_stride) row_bufs.resize(pool.size() * row_stride);
+  uint32_t* xp = packed.data();
+  uint16_t* rb = row_bufs.data();
+  pool.Run(mblocks, [&](int64_t b, int thread) {
+    const int mb = static_cast<int>(std::min<int64_t>(kMB, M - b * kMB));
+    PackX(x, ldx, b * kMB, mb, K, rb + thread * row_stride, xp + b * kp_n * kMB);
+  });
   const auto* wp = static_cast<const uint16_t*>(w.data);
+  // Tasks of 64 weight rows; inside, each 8-row weight tile (~14 kB at K=896, L1-resident)
+  // meets every packed x block in turn.
   constexpr int64_t kNB = 64;
-  pool.Run((N + kNB - 1) / kNB, [&](int64_t b, int) {
-    const int64_t n0 = b * kNB, n1 = std::min(N, n0 + kNB);
-    BlockBF16(xbp, M, K, wp, n0, n1, bias, y, ldy);
+  pool.Run((N + kNB - 1) / kNB, [&](int64_t t, int) {
+    const int64_t n_end = std::min(N, (t + 1) * kNB);
+    for (int64_t n0 = t * kNB; n0 < n_end; n0 += kNR) {
+      const int nr = static_cast<int>(std::min<int64_t>(kNR, n_end - n0));
+      for (int64_t b = 0; b < mblocks; ++b) {
+        const int mb = static_cast<int>(std::min<int64_t>(kMB, M - b * kMB));
+        TileOuter(xp + b * kp_n * kMB, K, wp, n0, nr, b * kMB, mb, bias, y, ldy);
+      }
+    }
   });
   return true;
 }

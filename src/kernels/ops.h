@@ -62,10 +62,18 @@ void Scale(float alpha, float* x, int64_t n);
 void RoPE(float* x, int64_t heads, int64_t head_dim, const float* cos, const float* sin);
 // Widens one row of a matrix to f32 (embedding lookup).
 void RowToF32(const Matrix& w, int64_t row, float* out);
-// Attention scores against a transposed key cache: out[j] = scale · Σ_d q[d]·kt[d·ld + j] for
-// j < len. kt holds one key per column, so 16 keys advance together without reductions.
-void DotColumns(const float* q, const float* kt, int64_t dim, int64_t len, int64_t ld, float scale,
-                float* out);
+// Keys per tile of the transposed key cache used by DotColumns.
+inline constexpr int64_t kKeyTile = 16;
+// Attention scores against a tiled, transposed key cache: out[j] = scale · Σ_d q[d]·K(j, d) for
+// j < len, where key j's element d is at kt[((j / 16)·dim + d)·16 + j % 16]. Each tile of 16
+// keys is dim×16 contiguous floats, so the 16 scores come from dim broadcast-FMAs over
+// contiguous memory, with no reductions (a plain [dim][position] layout strides by the context
+// length and thrashes L1 sets).
+void DotColumns(const float* q, const float* kt, int64_t dim, int64_t len, float scale, float* out);
+// Index of key j, element d in that layout.
+inline int64_t KeyTileIndex(int64_t j, int64_t d, int64_t dim) {
+  return ((j / kKeyTile) * dim + d) * kKeyTile + j % kKeyTile;
+}
 // Weighted sum of rows: out[d] = Σ_j p[j]·v[j·ldv + d] for d < dim (attention's P·V).
 void WeightedRowSum(const float* p, const float* v, int64_t len, int64_t dim, int64_t ldv,
                     float* out);
@@ -102,8 +110,7 @@ void Axpy(float alpha, const float* x, int64_t n, float* y);
 void Scale(float alpha, float* x, int64_t n);
 void RoPE(float* x, int64_t heads, int64_t head_dim, const float* cos, const float* sin);
 void RowToF32(const Matrix& w, int64_t row, float* out);
-void DotColumns(const float* q, const float* kt, int64_t dim, int64_t len, int64_t ld, float scale,
-                float* out);
+void DotColumns(const float* q, const float* kt, int64_t dim, int64_t len, float scale, float* out);
 void WeightedRowSum(const float* p, const float* v, int64_t len, int64_t dim, int64_t ldv,
                     float* out);
 }  // namespace ref

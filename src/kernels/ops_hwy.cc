@@ -389,31 +389,37 @@ void RowToF32Impl(const Matrix& w, int64_t row, float* out) {
   }
 }
 
-void DotColumnsImpl(const float* q, const float* kt, int64_t dim, int64_t len, int64_t ld,
-                    float scale, float* out) {
+void DotColumnsImpl(const float* q, const float* kt, int64_t dim, int64_t len, float scale,
+                    float* out) {
   const DF df;
   const int64_t L = static_cast<int64_t>(hn::Lanes(df));
   const VF vs = hn::Set(df, scale);
-  int64_t j = 0;
-  // Two vectors of keys per pass: two independent FMA chains.
-  for (; j + 2 * L <= len; j += 2 * L) {
-    VF a0 = hn::Zero(df), a1 = hn::Zero(df);
-    for (int64_t d = 0; d < dim; ++d) {
-      const VF qd = hn::Set(df, q[d]);
-      a0 = hn::MulAdd(qd, hn::LoadU(df, kt + d * ld + j), a0);
-      a1 = hn::MulAdd(qd, hn::LoadU(df, kt + d * ld + j + L), a1);
+  const int64_t full = len / kKeyTile * kKeyTile;
+  if (L <= kKeyTile && kKeyTile % L == 0) {
+    for (int64_t j0 = 0; j0 < full; j0 += kKeyTile) {
+      const float* tile = kt + j0 * dim;  // (j0 / 16) * dim * 16
+      for (int64_t c = 0; c < kKeyTile; c += L) {
+        // Two accumulators over even/odd d: two independent FMA chains.
+        VF a0 = hn::Zero(df), a1 = hn::Zero(df);
+        int64_t d = 0;
+        for (; d + 2 <= dim; d += 2) {
+          a0 = hn::MulAdd(hn::Set(df, q[d]), hn::LoadU(df, tile + d * kKeyTile + c), a0);
+          a1 = hn::MulAdd(hn::Set(df, q[d + 1]), hn::LoadU(df, tile + (d + 1) * kKeyTile + c), a1);
+        }
+        if (d < dim) a0 = hn::MulAdd(hn::Set(df, q[d]), hn::LoadU(df, tile + d * kKeyTile + c), a0);
+        hn::StoreU(hn::Mul(hn::Add(a0, a1), vs), df, out + j0 + c);
+      }
     }
-    hn::StoreU(hn::Mul(a0, vs), df, out + j);
-    hn::StoreU(hn::Mul(a1, vs), df, out + j + L);
+  } else {
+    for (int64_t j = 0; j < full; ++j) {
+      float acc = 0.0f;
+      for (int64_t d = 0; d < dim; ++d) acc += q[d] * kt[KeyTileIndex(j, d, dim)];
+      out[j] = acc * scale;
+    }
   }
-  for (; j + L <= len; j += L) {
-    VF a0 = hn::Zero(df);
-    for (int64_t d = 0; d < dim; ++d) a0 = hn::MulAdd(hn::Set(df, q[d]), hn::LoadU(df, kt + d * ld + j), a0);
-    hn::StoreU(hn::Mul(a0, vs), df, out + j);
-  }
-  for (; j < len; ++j) {
+  for (int64_t j = full; j < len; ++j) {
     float acc = 0.0f;
-    for (int64_t d = 0; d < dim; ++d) acc += q[d] * kt[d * ld + j];
+    for (int64_t d = 0; d < dim; ++d) acc += q[d] * kt[KeyTileIndex(j, d, dim)];
     out[j] = acc * scale;
   }
 }
@@ -505,9 +511,8 @@ void RoPE(float* x, int64_t heads, int64_t head_dim, const float* cos, const flo
   FVLM_DISPATCH(RoPE, x, heads, head_dim, cos, sin);
 }
 void RowToF32(const Matrix& w, int64_t row, float* out) { FVLM_DISPATCH(RowToF32, w, row, out); }
-void DotColumns(const float* q, const float* kt, int64_t dim, int64_t len, int64_t ld, float scale,
-                float* out) {
-  FVLM_DISPATCH(DotColumns, q, kt, dim, len, ld, scale, out);
+void DotColumns(const float* q, const float* kt, int64_t dim, int64_t len, float scale, float* out) {
+  FVLM_DISPATCH(DotColumns, q, kt, dim, len, scale, out);
 }
 void WeightedRowSum(const float* p, const float* v, int64_t len, int64_t dim, int64_t ldv,
                     float* out) {

@@ -102,11 +102,10 @@ void RowToF32(const Matrix& w, int64_t row, float* out) {
   for (int64_t c = 0; c < w.cols; ++c) out[c] = Elem(w, row, c);
 }
 
-void DotColumns(const float* q, const float* kt, int64_t dim, int64_t len, int64_t ld, float scale,
-                float* out) {
+void DotColumns(const float* q, const float* kt, int64_t dim, int64_t len, float scale, float* out) {
   for (int64_t j = 0; j < len; ++j) {
     float acc = 0.0f;
-    for (int64_t d = 0; d < dim; ++d) acc += q[d] * kt[d * ld + j];
+    for (int64_t d = 0; d < dim; ++d) acc += q[d] * kt[KeyTileIndex(j, d, dim)];
     out[j] = acc * scale;
   }
 }

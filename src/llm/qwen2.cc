@@ -121,7 +121,11 @@ Qwen2Model::Qwen2Model(const io::Qwen2Config& cfg, Qwen2Weights weights, int max
       head_dim_(cfg.head_dim) {
   CHECK_GT(max_context_, 0);
   CHECK_EQ(n_heads_ % n_kv_heads_, 0);
-  const size_t kv = static_cast<size_t>(cfg.num_hidden_layers) * n_kv_heads_ * max_context_ * head_dim_;
+  // Capacity rounded up to whole key tiles (kernels::kKeyTile) so the tiled key cache of each
+  // head never runs into the next.
+  cache_capacity_ = static_cast<int>((max_context_ + kernels::kKeyTile - 1) / kernels::kKeyTile *
+                                     kernels::kKeyTile);
+  const size_t kv = static_cast<size_t>(cfg.num_hidden_layers) * n_kv_heads_ * cache_capacity_ * head_dim_;
   k_cache_.assign(kv, 0.0f);
   v_cache_.assign(kv, 0.0f);
 
@@ -224,9 +228,10 @@ void Qwen2Model::ForwardChunk(float* x, int n, int pos0, ThreadPool& pool) {
       kernels::RoPE(q_.data() + t * hq, n_heads_, head_dim_, c, s);
       kernels::RoPE(k_.data() + t * hkv, n_kv_heads_, head_dim_, c, s);
       for (int h = 0; h < n_kv_heads_; ++h) {
-        const size_t base = (static_cast<size_t>(l) * n_kv_heads_ + h) * max_context_ * head_dim_;
+        const size_t base = (static_cast<size_t>(l) * n_kv_heads_ + h) * cache_capacity_ * head_dim_;
         const float* kh = k_.data() + t * hkv + h * head_dim_;
-        for (int d = 0; d < head_dim_; ++d) k_cache_[base + static_cast<size_t>(d) * max_context_ + pos0 + t] = kh[d];
+        for (int d = 0; d < head_dim_; ++d)
+          k_cache_[base + kernels::KeyTileIndex(pos0 + t, d, head_dim_)] = kh[d];
         std::memcpy(&v_cache_[base + static_cast<size_t>(pos0 + t) * head_dim_],
                     v_.data() + t * hkv + h * head_dim_, sizeof(float) * head_dim_);
       }
@@ -258,11 +263,11 @@ void Qwen2Model::Attention(int l, int n, int pos0, ThreadPool& pool) {
     const int kvh = h / group;
     const int len = pos0 + t + 1;  // causal: keys 0..pos0+t
     const float* q = q_.data() + t * hq + h * head_dim_;
-    const size_t base = (static_cast<size_t>(l) * n_kv_heads_ + kvh) * max_context_ * head_dim_;
+    const size_t base = (static_cast<size_t>(l) * n_kv_heads_ + kvh) * cache_capacity_ * head_dim_;
     const float* kc = k_cache_.data() + base;
     const float* vc = v_cache_.data() + base;
     float* sc = scores_.data() + static_cast<size_t>(thread) * score_stride_;
-    kernels::DotColumns(q, kc, head_dim_, len, max_context_, scale, sc);
+    kernels::DotColumns(q, kc, head_dim_, len, scale, sc);
     kernels::Softmax(sc, len);
     kernels::WeightedRowSum(sc, vc, len, head_dim_, head_dim_, attn_.data() + t * hq + h * head_dim_);
   });

@@ -84,13 +84,15 @@ class Qwen2Model {
   io::Qwen2Config cfg_;
   Qwen2Weights w_;
   int max_context_;
+  int cache_capacity_ = 0;  // max_context_ rounded up to whole key tiles
   int max_batch_;
   int pos_ = 0;
   int n_heads_, n_kv_heads_, head_dim_;
 
-  // KV cache, f32. Keys transposed [layer][kv_head][head_dim][position] so a query's scores
-  // against 16 keys are 64 broadcast-FMAs with no reductions; values [layer][kv_head][position]
-  // [head_dim] so P·V accumulates whole rows.
+  // KV cache, f32. Keys [layer][kv_head] in the tiled transposed layout of
+  // kernels::DotColumns (16 keys × head_dim per tile), so a query's scores against 16 keys are
+  // head_dim broadcast-FMAs with no reductions; values [layer][kv_head][position][head_dim] so
+  // P·V accumulates whole rows.
   std::vector<float> k_cache_, v_cache_;
   // RoPE tables [position][head_dim/2].
   std::vector<float> rope_cos_, rope_sin_;

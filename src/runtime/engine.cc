@@ -15,6 +15,8 @@ StatusOr<std::unique_ptr<Engine>> Engine::Load(const EngineOptions& opt) {
                                                     e->ckpt_->dir() + "/config.json"));
   ASSIGN_OR_RETURN(e->tokenizer_, Tokenizer::LoadFromDir(e->ckpt_->dir()));
   ASSIGN_OR_RETURN(llm::Qwen2Weights w, llm::LoadQwen2Weights(*e->ckpt_, e->config_));
+  // Fault the weights in now (part of load time), not during the first forward pass.
+  e->ckpt_->Populate();
   const io::Qwen2Config& c = e->config_.text;
   const int ctx = std::max(1, std::min(opt.max_context, c.max_position_embeddings));
   e->model_ = std::make_unique<llm::Qwen2Model>(c, std::move(w), ctx);

@@ -197,14 +197,14 @@ TEST_P(OpsOnTarget, RoPEAndRowToF32) {
 TEST_P(OpsOnTarget, AttentionOps) {
   for (int64_t dim : {1, 16, 64, 67}) {
     for (int64_t len : {1, 15, 16, 17, 33, 100}) {
-      const int64_t ld = len + 5;
-      std::vector<float> q = Random(dim, 1), kt = Random(dim * ld, 2), p = Random(len, 3);
+      const int64_t tiles = (len + kKeyTile - 1) / kKeyTile;
+      std::vector<float> q = Random(dim, 1), kt = Random(tiles * kKeyTile * dim, 2), p = Random(len, 3);
       std::vector<float> o(len), orf(len);
-      DotColumns(q.data(), kt.data(), dim, len, ld, 0.125f, o.data());
-      ref::DotColumns(q.data(), kt.data(), dim, len, ld, 0.125f, orf.data());
+      DotColumns(q.data(), kt.data(), dim, len, 0.125f, o.data());
+      ref::DotColumns(q.data(), kt.data(), dim, len, 0.125f, orf.data());
       for (int64_t j = 0; j < len; ++j) {
         double abs_sum = 0;
-        for (int64_t d = 0; d < dim; ++d) abs_sum += std::fabs(q[d] * kt[d * ld + j]);
+        for (int64_t d = 0; d < dim; ++d) abs_sum += std::fabs(q[d] * kt[KeyTileIndex(j, d, dim)]);
         ASSERT_NEAR(o[j], orf[j], 2.0 * (dim + 1) * kEps * abs_sum * 0.125) << dim << " " << len;
       }
       const int64_t ldv = dim + 3;

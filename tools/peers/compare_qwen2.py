@@ -1,0 +1,82 @@
+#!/usr/bin/env python3
+"""Side-by-side Qwen2 language-model speed: fastvlm.cpp vs llama.cpp, alternating runs.
+
+Both engines run the same weights (an HF folder for us, its GGUF conversion for llama.cpp) with
+the same threads. Each round runs, in turn: llama-bench pp (prompt of P tokens), our prefill of
+the same P tokens, llama-bench tg (N tokens from an empty context), our decode of N tokens after
+a 1-token prompt. Alternating rounds spread machine noise over both engines; medians and the
+ratio of medians are reported.
+
+usage: compare_qwen2.py --fastvlm build/fastvlm --model DIR --llama-bench PATH --gguf FILE
+                        [--threads 2] [--prompt 256] [--gen 128] [--rounds 7] [--exact]
+                        [--json OUT]
+"""
+import argparse
+import json
+import re
+import statistics
+import subprocess
+import sys
+import time
+
+
+def run_ours(args, prompt, n, extra):
+    cmd = [args.fastvlm, "generate", "--model", args.model, "--raw", "--prompt", prompt,
+           "--max-tokens", str(n), "--ignore-eos", "--threads", str(args.threads), "-v"] + extra
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stderr
+    pre = re.search(r"prefill:\s+(\d+) tokens in ([\d.]+) s", out)
+    dec = re.search(r"decode:\s+(\d+) tokens in ([\d.]+) s", out)
+    return int(pre.group(1)), float(pre.group(2)), int(dec.group(1)), float(dec.group(2))
+
+
+def run_llama(args, p, n):
+    cmd = [args.llama_bench, "-m", args.gguf, "-p", str(p), "-n", str(n), "-t", str(args.threads),
+           "-r", "1", "-o", "json"]
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+    return json.loads(out)[0]["avg_ts"]
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--fastvlm", required=True)
+    ap.add_argument("--model", required=True)
+    ap.add_argument("--llama-bench", required=True)
+    ap.add_argument("--gguf", required=True)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--prompt", type=int, default=256, help="prompt tokens (even)")
+    ap.add_argument("--gen", type=int, default=128)
+    ap.add_argument("--rounds", type=int, default=7)
+    ap.add_argument("--exact", action="store_true", help="pass --exact to fastvlm")
+    ap.add_argument("--json", help="write all samples here")
+    args = ap.parse_args()
+    extra = ["--exact"] if args.exact else []
+    # "hello world" repeated: exactly 2 tokens per repetition with the Qwen2 tokenizer (the
+    # script checks the count fastvlm reports).
+    long_prompt = " ".join(["hello world"] * (args.prompt // 2))
+    s = {"ours_pp": [], "ours_tg": [], "llama_pp": [], "llama_tg": [], "load": []}
+    for r in range(args.rounds):
+        s["load"].append(open("/proc/loadavg").read().split()[0])
+        s["llama_pp"].append(run_llama(args, args.prompt, 0))
+        npre, tpre, _, _ = run_ours(args, long_prompt, 1, extra)
+        if npre != args.prompt:
+            sys.exit(f"prompt has {npre} tokens, expected {args.prompt}")
+        s["ours_pp"].append(npre / tpre)
+        s["llama_tg"].append(run_llama(args, 0, args.gen))
+        _, _, ndec, tdec = run_ours(args, "hello", args.gen + 1, extra)
+        s["ours_tg"].append(ndec / tdec)
+        print(f"round {r + 1}/{args.rounds}: pp ours {s['ours_pp'][-1]:.1f} llama {s['llama_pp'][-1]:.1f}"
+              f" | tg ours {s['ours_tg'][-1]:.2f} llama {s['llama_tg'][-1]:.2f} (load {s['load'][-1]})",
+              file=sys.stderr)
+    med = {k: statistics.median(v) for k, v in s.items() if k != "load"}
+    print(f"| phase | fastvlm.cpp (median) | llama.cpp (median) | ratio |")
+    print(f"|---|---|---|---|")
+    print(f"| prefill {args.prompt} tok/s | {med['ours_pp']:.1f} | {med['llama_pp']:.1f} | {med['ours_pp'] / med['llama_pp']:.2f}x |")
+    print(f"| decode {args.gen} tok/s | {med['ours_tg']:.2f} | {med['llama_tg']:.2f} | {med['ours_tg'] / med['llama_tg']:.2f}x |")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"args": vars(args), "samples": s, "medians": med,
+                       "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()
