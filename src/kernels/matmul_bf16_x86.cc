@@ -58,54 +58,52 @@ FVLM_TARGET_BF16 inline __m512bh LoadBH(const uint16_t* p, __mmask32 mask) {
   return (__m512bh)_mm512_maskz_loadu_epi16(mask, p);
 }
 
-// Outer-product micro-kernel: NR weight rows × 32 x rows (two vectors of 16), over all of K.
-// x is packed as bf16 pairs [K/2][32] (one 32-bit pair per row), so each k-pair step is two
-// vector loads, NR broadcasts of a weight pair, and 2·NR vdpbf16ps, with no horizontal
-// reductions. The NR×32 block of y is transposed out through a small buffer at the end.
-constexpr int kMB = 32;  // x rows per packed block
-constexpr int kNR = 8;   // weight rows per tile: 16 accumulators
+// Outer-product micro-kernel: kNR weight rows × kMB x rows (kMV vectors of 16), over all of K.
+// x is packed as bf16 pairs [K/2][kMB] (one 32-bit pair per row), so each k-pair step is kMV
+// vector loads, kNR broadcasts of a weight pair, and kNR·kMV vdpbf16ps, with no horizontal
+// reductions. The kNR×kMB block of y is transposed out through a small buffer at the end.
+constexpr int kMV = 4;         // vectors of 16 x rows per packed block
+constexpr int kMB = 16 * kMV;  // x rows per packed block
+constexpr int kNR = 6;         // weight rows per tile: kNR·kMV = 24 accumulators
 
 FVLM_TARGET_BF16 void TileOuter(const uint32_t* xp, int64_t K, const uint16_t* w, int64_t n0,
                                 int nr, int64_t m0, int mb, const float* bias, float* y,
                                 int64_t ldy) {
-  __m512 acc[kNR][2];
-  for (int j = 0; j < kNR; ++j) acc[j][0] = acc[j][1] = _mm512_setzero_ps();
+  __m512 acc[kNR][kMV];
+  for (int j = 0; j < kNR; ++j)
+    for (int v = 0; v < kMV; ++v) acc[j][v] = _mm512_setzero_ps();
   const uint16_t* rows[kNR];
   for (int j = 0; j < kNR; ++j) rows[j] = w + (n0 + (j < nr ? j : nr - 1)) * K;
   const int64_t kp_full = K / 2;
   for (int64_t kp = 0; kp < kp_full; ++kp) {
-    const __m512bh x0 = (__m512bh)_mm512_loadu_si512(xp + kp * kMB);
-    const __m512bh x1 = (__m512bh)_mm512_loadu_si512(xp + kp * kMB + 16);
+    __m512bh xv[kMV];
+    for (int v = 0; v < kMV; ++v) xv[v] = (__m512bh)_mm512_loadu_si512(xp + kp * kMB + 16 * v);
     for (int j = 0; j < kNR; ++j) {
       uint32_t pair;
       __builtin_memcpy(&pair, rows[j] + 2 * kp, 4);
       const __m512bh b = (__m512bh)_mm512_set1_epi32(static_cast<int>(pair));
-      acc[j][0] = _mm512_dpbf16_ps(acc[j][0], x0, b);
-      acc[j][1] = _mm512_dpbf16_ps(acc[j][1], x1, b);
+      for (int v = 0; v < kMV; ++v) acc[j][v] = _mm512_dpbf16_ps(acc[j][v], xv[v], b);
     }
   }
   if (K & 1) {  // last odd element: the packed x pair has a zero in its upper half
-    const __m512bh x0 = (__m512bh)_mm512_loadu_si512(xp + kp_full * kMB);
-    const __m512bh x1 = (__m512bh)_mm512_loadu_si512(xp + kp_full * kMB + 16);
+    __m512bh xv[kMV];
+    for (int v = 0; v < kMV; ++v) xv[v] = (__m512bh)_mm512_loadu_si512(xp + kp_full * kMB + 16 * v);
     for (int j = 0; j < kNR; ++j) {
       const __m512bh b = (__m512bh)_mm512_set1_epi32(rows[j][K - 1]);
-      acc[j][0] = _mm512_dpbf16_ps(acc[j][0], x0, b);
-      acc[j][1] = _mm512_dpbf16_ps(acc[j][1], x1, b);
+      for (int v = 0; v < kMV; ++v) acc[j][v] = _mm512_dpbf16_ps(acc[j][v], xv[v], b);
     }
   }
   alignas(64) float out[kNR][kMB];
-  for (int j = 0; j < kNR; ++j) {
-    _mm512_store_ps(out[j], acc[j][0]);
-    _mm512_store_ps(out[j] + 16, acc[j][1]);
-  }
+  for (int j = 0; j < kNR; ++j)
+    for (int v = 0; v < kMV; ++v) _mm512_store_ps(out[j] + 16 * v, acc[j][v]);
   for (int m = 0; m < mb; ++m) {
     float* yr = y + (m0 + m) * ldy + n0;
     for (int j = 0; j < nr; ++j) yr[j] = out[j][m] + (bias ? bias[n0 + j] : 0.0f);
   }
 }
 
-// Packs x rows [m0, m0+mb) as bf16 pairs [ceil(K/2)][32]; rows past mb and the odd tail are 0.
-// Rows are first converted to bf16 into rows_bf16 [32][2·ceil(K/2)], then transposed as 32-bit
+// Packs x rows [m0, m0+mb) as bf16 pairs [ceil(K/2)][kMB]; rows past mb and the odd tail are 0.
+// Rows are first converted to bf16 into rows_bf16 [kMB][2·ceil(K/2)], then transposed as 32-bit
 // pairs with gathers (16 rows per gather).
 FVLM_TARGET_BF16 void PackX(const float* x, int64_t ldx, int64_t m0, int mb, int64_t K,
                             uint16_t* rows_bf16, uint32_t* xp) {
@@ -116,18 +114,21 @@ FVLM_TARGET_BF16 void PackX(const float* x, int64_t ldx, int64_t m0, int mb, int
     if (m < mb) {
       RowToBF16(x + (m0 + m) * ldx, K, r);
       if (K & 1) r[K] = 0;
-    } else {
+    } else if (m < (mb + 15) / 16 * 16) {  // padding rows inside a gathered vector
       for (int64_t k = 0; k < stride; ++k) r[k] = 0;
     }
   }
   const __m512i idx = _mm512_mullo_epi32(
       _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
       _mm512_set1_epi32(static_cast<int>(kp_n)));  // row stride in 32-bit pairs
-  const int* base0 = reinterpret_cast<const int*>(rows_bf16);
-  const int* base1 = reinterpret_cast<const int*>(rows_bf16 + 16 * stride);
-  for (int64_t kp = 0; kp < kp_n; ++kp) {
-    _mm512_storeu_si512(xp + kp * kMB, _mm512_i32gather_epi32(idx, base0 + kp, 4));
-    _mm512_storeu_si512(xp + kp * kMB + 16, _mm512_i32gather_epi32(idx, base1 + kp, 4));
+  for (int v = 0; v < kMV; ++v) {
+    if (16 * v >= mb) {  // all-zero rows: no gather needed
+      for (int64_t kp = 0; kp < kp_n; ++kp) _mm512_storeu_si512(xp + kp * kMB + 16 * v, _mm512_setzero_si512());
+      continue;
+    }
+    const int* base = reinterpret_cast<const int*>(rows_bf16 + 16 * v * stride);
+    for (int64_t kp = 0; kp < kp_n; ++kp)
+      _mm512_storeu_si512(xp + kp * kMB + 16 * v, _mm512_i32gather_epi32(idx, base + kp, 4));
   }
 }
 
@@ -148,7 +149,7 @@ bool MatMulBF16DotProduct(const float* x, int64_t ldx, int64_t M, const Matrix& 
   static thread_local std::vector<uint32_t> packed;
   static thread_local std::vector<uint16_t> row_bufs;
   if (static_cast<int64_t>(packed.size()) < mblocks * kp_n * kMB) packed.resize(mblocks * kp_n * kMB);
-  const int64_t row_stride = kMB * 2 * kp_n;  // one [32][K] bf16 staging block per thread
+  const int64_t row_stride = kMB * 2 * kp_n;  // one [kMB][K] bf16 staging block per thread
   if (static_cast<int64_t>(row_bufs.size()) < pool.size() * row_stride) row_bufs.resize(pool.size() * row_stride);
   uint32_t* xp = packed.data();
   uint16_t* rb = row_bufs.data();

@@ -92,7 +92,7 @@ TEST_P(OpsOnTarget, MatMulMatchesReference) {
 TEST_P(OpsOnTarget, LargeMatMulBothPaths) {
   // Prefill-sized: exercises the blocked path and (where available) the AVX512-BF16 kernel.
   ThreadPool pool(2);
-  const int64_t M = 13, N = 70, K = 896;
+  const int64_t M = 70, N = 70, K = 897;
   for (WType t : {WType::kF32, WType::kBF16}) {
     TypedMatrix w = MakeMatrix(t, N, K, 5);
     std::vector<float> x = Random(M * K, 6);
