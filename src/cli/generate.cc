@@ -1,6 +1,8 @@
 // fastvlm generate --model DIR --prompt TEXT: streams the answer of the language model.
 #include <CLI/CLI.hpp>
 #include <cstdio>
+#include <fstream>
+#include <sstream>
 
 #include "base/timer.h"
 #include "cli/commands.h"
@@ -11,7 +13,7 @@ namespace fastvlm::cli {
 
 Command RegisterGenerate(CLI::App& app) {
   struct Args {
-    std::string model, prompt, system;
+    std::string model, prompt, prompt_file, system;
     bool raw = false, verbose = false, ignore_eos = false, exact = false;
     int max_tokens = 256, threads = 0, ctx = 4096;
     float temperature = 0.0f, top_p = 1.0f, min_p = 0.0f, repeat_penalty = 1.0f;
@@ -22,17 +24,21 @@ Command RegisterGenerate(CLI::App& app) {
   auto a = std::make_shared<Args>();
   app.add_option("-m,--model", a->model, "Hugging Face model folder (config.json, *.safetensors, tokenizer)")
       ->required();
-  app.add_option("-p,--prompt", a->prompt, "Prompt text")->required();
+  auto* prompt_opt = app.add_option("-p,--prompt", a->prompt, "Prompt text");
+  auto* file_opt = app.add_option("-f,--prompt-file", a->prompt_file,
+                                  "Read the prompt from a file (exact bytes, trailing newlines kept)");
+  prompt_opt->excludes(file_opt);
+  file_opt->excludes(prompt_opt);
   app.add_option("--system", a->system, "System prompt (default: \"You are a helpful assistant.\")");
   app.add_flag("--raw", a->raw, "Plain completion: no chat template");
   app.add_option("-n,--max-tokens", a->max_tokens, "Most tokens to generate")->capture_default_str()
-      ->check(CLI::PositiveNumber);
+      ->check(CLI::Range(1, 1 << 20));
   app.add_option("--temperature", a->temperature, "Sampling temperature; 0 = greedy")
       ->capture_default_str()->check(CLI::Range(0.0f, 100.0f));
   app.add_option("--top-p", a->top_p, "Nucleus sampling mass")->capture_default_str()
       ->check(CLI::Range(0.0f, 1.0f));
   app.add_option("--top-k", a->top_k, "Keep the k most likely tokens; 0 = off")->capture_default_str()
-      ->check(CLI::NonNegativeNumber);
+      ->check(CLI::Range(0, 1 << 20));
   app.add_option("--min-p", a->min_p, "Drop tokens below min-p × the top probability")
       ->capture_default_str()->check(CLI::Range(0.0f, 1.0f));
   app.add_option("--repeat-penalty", a->repeat_penalty, "Repetition penalty (1 = off)")
@@ -41,15 +47,24 @@ Command RegisterGenerate(CLI::App& app) {
   app.add_option("--stop", a->stops, "Stop string (repeatable)");
   app.add_flag("--ignore-eos", a->ignore_eos, "Do not stop at end-of-turn tokens");
   app.add_option("-t,--threads", a->threads, "Threads (0 = all cores)")->capture_default_str()
-      ->check(CLI::NonNegativeNumber);
+      ->check(CLI::Range(0, 1024));
   app.add_option("-c,--ctx-size", a->ctx, "Context (KV cache) size in tokens")->capture_default_str()
-      ->check(CLI::PositiveNumber);
+      ->check(CLI::Range(1, 1 << 20));
   app.add_flag("-v,--verbose", a->verbose, "Print phase timings to stderr");
   app.add_flag("--exact", a->exact,
                "bf16 weights: multiply with f32 activations everywhere (matches an f32 reference "
                "run to f32 rounding; prefill ~2x slower than the default bf16 dot product)");
 
   return [a]() -> int {
+    if (!a->prompt_file.empty()) {
+      std::ifstream in(a->prompt_file, std::ios::binary);
+      if (!in) return Fail("--prompt-file: cannot read '" + a->prompt_file + "'");
+      std::ostringstream ss;
+      ss << in.rdbuf();
+      a->prompt = ss.str();
+    } else if (a->prompt.empty()) {
+      return Fail("give the prompt with --prompt TEXT or --prompt-file FILE");
+    }
     kernels::SetBF16DotProduct(!a->exact);
     EngineOptions eo;
     eo.model_path = a->model;
