@@ -41,6 +41,18 @@ class ThreadPool {
             const_cast<void*>(static_cast<const void*>(&f)));
   }
 
+  // Splits [0, n) into about 8 chunks per thread (each a multiple of `align`, at least min_chunk)
+  // handed out dynamically, and calls f(begin, end, thread) for each: threads that run faster
+  // (the other core is busy less often) take more chunks instead of waiting for the slowest.
+  template <class F>
+  void ParallelChunks(int64_t n, int64_t align, int64_t min_chunk, F&& f) {
+    if (n <= 0) return;
+    int64_t chunk = std::max(min_chunk, n / (8 * static_cast<int64_t>(num_threads_)));
+    chunk = (chunk + align - 1) / align * align;
+    const int64_t chunks = (n + chunk - 1) / chunk;
+    Run(chunks, [&](int64_t c, int thread) { f(c * chunk, std::min(n, (c + 1) * chunk), thread); });
+  }
+
   // Splits [0, n) into contiguous ranges, one per thread (at most size() ranges, each a multiple
   // of `align` except the last) and calls f(begin, end, thread).
   template <class F>

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "base/check.h"
 #include "base/float16.h"
 #include "base/thread_pool.h"
 #include "kernels/ops.h"
@@ -139,10 +140,12 @@ bool CpuHasAvx512Bf16() {
   return has;
 }
 
-bool MatMulBF16DotProduct(const float* x, int64_t ldx, int64_t M, const Matrix& w,
-                          const float* bias, float* y, int64_t ldy, ThreadPool& pool) {
-  if (!HasBF16DotProduct() || w.type != WType::kBF16) return false;
-  const int64_t K = w.cols, N = w.rows;
+bool MatMulBF16DotProduct(const float* x, int64_t ldx, int64_t M, const MatMulTarget* targets,
+                          int count, ThreadPool& pool) {
+  if (!HasBF16DotProduct()) return false;
+  for (int i = 0; i < count; ++i)
+    if (targets[i].w->type != WType::kBF16 || targets[i].w->cols != targets[0].w->cols) return false;
+  const int64_t K = targets[0].w->cols;
   const int64_t kp_n = (K + 1) / 2;
   const int64_t mblocks = (M + kMB - 1) / kMB;
   // Grows to the largest prefill once, then reused: no steady-state allocation.
@@ -157,17 +160,28 @@ bool MatMulBF16DotProduct(const float* x, int64_t ldx, int64_t M, const Matrix& 
     const int mb = static_cast<int>(std::min<int64_t>(kMB, M - b * kMB));
     PackX(x, ldx, b * kMB, mb, K, rb + thread * row_stride, xp + b * kp_n * kMB);
   });
-  const auto* wp = static_cast<const uint16_t*>(w.data);
-  // Tasks of 64 weight rows; inside, each 8-row weight tile (~14 kB at K=896, L1-resident)
-  // meets every packed x block in turn.
+  // Tasks of 64 weight rows over all targets; inside, each kNR-row weight tile (~11 kB at
+  // K=896, L1-resident) meets every packed x block in turn.
   constexpr int64_t kNB = 64;
-  pool.Run((N + kNB - 1) / kNB, [&](int64_t t, int) {
-    const int64_t n_end = std::min(N, (t + 1) * kNB);
-    for (int64_t n0 = t * kNB; n0 < n_end; n0 += kNR) {
+  int64_t task_start[16], tasks = 0;
+  CHECK_LE(count, 15);
+  for (int i = 0; i < count; ++i) {
+    task_start[i] = tasks;
+    tasks += (targets[i].w->rows + kNB - 1) / kNB;
+  }
+  task_start[count] = tasks;
+  pool.Run(tasks, [&](int64_t task, int) {
+    int i = 0;
+    while (task >= task_start[i + 1]) ++i;
+    const MatMulTarget& t = targets[i];
+    const auto* wp = static_cast<const uint16_t*>(t.w->data);
+    const int64_t b0 = task - task_start[i];
+    const int64_t n_end = std::min(t.w->rows, (b0 + 1) * kNB);
+    for (int64_t n0 = b0 * kNB; n0 < n_end; n0 += kNR) {
       const int nr = static_cast<int>(std::min<int64_t>(kNR, n_end - n0));
       for (int64_t b = 0; b < mblocks; ++b) {
         const int mb = static_cast<int>(std::min<int64_t>(kMB, M - b * kMB));
-        TileOuter(xp + b * kp_n * kMB, K, wp, n0, nr, b * kMB, mb, bias, y, ldy);
+        TileOuter(xp + b * kp_n * kMB, K, wp, n0, nr, b * kMB, mb, t.bias, t.y, t.ldy);
       }
     }
   });
@@ -177,8 +191,7 @@ bool MatMulBF16DotProduct(const float* x, int64_t ldx, int64_t M, const Matrix& 
 #else  // !FVLM_HAVE_BF16_KERNEL
 
 bool CpuHasAvx512Bf16() { return false; }
-bool MatMulBF16DotProduct(const float*, int64_t, int64_t, const Matrix&, const float*, float*,
-                          int64_t, ThreadPool&) {
+bool MatMulBF16DotProduct(const float*, int64_t, int64_t, const MatMulTarget*, int, ThreadPool&) {
   return false;
 }
 

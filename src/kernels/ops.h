@@ -40,6 +40,19 @@ struct Matrix {
 void MatMul(const float* x, int64_t ldx, int64_t M, const Matrix& w, const float* bias, float* y,
             int64_t ldy, ThreadPool& pool);
 
+// One output of MatMulShared: y = x·Wᵀ + bias, y rows ldy floats apart.
+struct MatMulTarget {
+  const Matrix* w;
+  const float* bias;  // may be null
+  float* y;
+  int64_t ldy;
+};
+// Several matrices applied to the same x (q/k/v, gate/up) in one parallel region: decode streams
+// the rows of all of them in one pass, and prefill converts / packs x once. Equal to calling
+// MatMul on each target.
+void MatMulShared(const float* x, int64_t ldx, int64_t M, const MatMulTarget* targets, int count,
+                  ThreadPool& pool);
+
 // out = x / sqrt(mean(x²) + eps) · weight          (Qwen2RMSNorm, computed in f32)
 void RMSNorm(const float* x, const float* weight, int64_t n, float eps, float* out);
 // In place: x = softmax(x).

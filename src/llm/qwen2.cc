@@ -218,9 +218,10 @@ void Qwen2Model::ForwardChunk(float* x, int n, int pos0, ThreadPool& pool) {
     // --- self-attention ---  x [n, d] → xn [n, d] → q [n, Hq·D], k/v [n, Hkv·D]
     for (int t = 0; t < n; ++t)
       kernels::RMSNorm(x + t * d, L.input_layernorm.data(), d, eps, xn_.data() + t * d);
-    kernels::MatMul(xn_.data(), d, n, L.q_proj, L.q_bias.data(), q_.data(), hq, pool);
-    kernels::MatMul(xn_.data(), d, n, L.k_proj, L.k_bias.data(), k_.data(), hkv, pool);
-    kernels::MatMul(xn_.data(), d, n, L.v_proj, L.v_bias.data(), v_.data(), hkv, pool);
+    const kernels::MatMulTarget qkv[3] = {{&L.q_proj, L.q_bias.data(), q_.data(), hq},
+                                          {&L.k_proj, L.k_bias.data(), k_.data(), hkv},
+                                          {&L.v_proj, L.v_bias.data(), v_.data(), hkv}};
+    kernels::MatMulShared(xn_.data(), d, n, qkv, 3, pool);
     // RoPE on q and k, then append k/v to the cache [layer][kv_head][pos][D].
     for (int t = 0; t < n; ++t) {
       const float* c = rope_cos_.data() + static_cast<size_t>(pos0 + t) * half;
@@ -243,8 +244,9 @@ void Qwen2Model::ForwardChunk(float* x, int n, int pos0, ThreadPool& pool) {
     // --- MLP ---  xn [n, d] → gate/up [n, I] → down [n, d]
     for (int t = 0; t < n; ++t)
       kernels::RMSNorm(x + t * d, L.post_attention_layernorm.data(), d, eps, xn_.data() + t * d);
-    kernels::MatMul(xn_.data(), d, n, L.gate_proj, nullptr, gate_.data(), inter, pool);
-    kernels::MatMul(xn_.data(), d, n, L.up_proj, nullptr, up_.data(), inter, pool);
+    const kernels::MatMulTarget gate_up[2] = {{&L.gate_proj, nullptr, gate_.data(), inter},
+                                              {&L.up_proj, nullptr, up_.data(), inter}};
+    kernels::MatMulShared(xn_.data(), d, n, gate_up, 2, pool);
     kernels::SiLUMul(gate_.data(), up_.data(), n * inter, gate_.data());
     kernels::MatMul(gate_.data(), inter, n, L.down_proj, nullptr, xn_.data(), d, pool);
     kernels::Add(x, xn_.data(), n * d, x);

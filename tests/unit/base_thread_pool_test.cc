@@ -49,5 +49,18 @@ TEST(ThreadPool, ParallelRangeCoversWithAlignment) {
   }
 }
 
+TEST(ThreadPool, ParallelChunksCoverWithAlignment) {
+  ThreadPool pool(2);
+  for (int64_t n : {1, 15, 16, 100, 1000, 151936}) {
+    std::vector<int> hit(n, 0);
+    pool.ParallelChunks(n, 16, 64, [&](int64_t b, int64_t e, int) {
+      EXPECT_EQ(b % 16, 0);
+      EXPECT_LT(b, e);
+      for (int64_t i = b; i < e; ++i) hit[i]++;
+    });
+    for (int v : hit) ASSERT_EQ(v, 1) << n;
+  }
+}
+
 }  // namespace
 }  // namespace fastvlm
