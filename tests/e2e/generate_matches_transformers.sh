@@ -27,4 +27,11 @@ ids=$("$bin" tokenize --model "$model" --text "$(cat "$tmp")
 ")
 want_ids=$(python3 -c 'import json,sys; print(" ".join(map(str, json.load(open(sys.argv[1]))["prompt_ids"])))' "$fx")
 [ "$ids" = "$want_ids" ] || { echo "FAIL: tokenize ids differ: $ids vs $want_ids"; exit 1; }
+# A stop string ends the stream right before it; text before it is streamed unchanged.
+stop="detached"
+want_stop="${want%%"$stop"*}"
+[ "$want_stop" != "$want" ] || { echo "FAIL: fixture text no longer contains '$stop'"; exit 1; }
+got_stop=$("$bin" generate --model "$model" --prompt "What is the capital of France?" \
+             --max-tokens 32 --ignore-eos --exact --stop "$stop")
+[ "$got_stop" = "$want_stop" ] || { echo "FAIL: --stop: got '$got_stop', want '$want_stop'"; exit 1; }
 echo "PASS"
