@@ -4,6 +4,7 @@
 #include <map>
 
 #include "cli/commands.h"
+#include "fastvlm_version.h"
 #include "kernels/ops.h"
 
 namespace fastvlm::cli {

@@ -55,10 +55,6 @@ FVLM_TARGET_BF16 void RowToBF16(const float* x, int64_t K, uint16_t* out) {
   for (; k < K; ++k) out[k] = F32ToBF16(x[k]);
 }
 
-FVLM_TARGET_BF16 inline __m512bh LoadBH(const uint16_t* p, __mmask32 mask) {
-  return (__m512bh)_mm512_maskz_loadu_epi16(mask, p);
-}
-
 // Outer-product micro-kernel: kNR weight rows × kMB x rows (kMV vectors of 16), over all of K.
 // x is packed as bf16 pairs [K/2][kMB] (one 32-bit pair per row), so each k-pair step is kMV
 // vector loads, kNR broadcasts of a weight pair, and kNR·kMV vdpbf16ps, with no horizontal
