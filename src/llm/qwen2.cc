@@ -173,15 +173,7 @@ Status Qwen2Model::Embed(const int32_t* ids, int n, float* out) const {
   return Status::Ok();
 }
 
-Status Qwen2Model::ForwardTokens(const int32_t* ids, int n, bool all_logits, float* logits,
-                                 ThreadPool& pool) {
-  std::vector<float> emb(static_cast<size_t>(n) * cfg_.hidden_size);
-  RETURN_IF_ERROR(Embed(ids, n, emb.data()));
-  return Forward(emb.data(), n, all_logits, logits, pool);
-}
-
-Status Qwen2Model::Forward(const float* embeddings, int n, bool all_logits, float* logits,
-                           ThreadPool& pool) {
+Status Qwen2Model::CheckFits(int n) const {
   if (n <= 0) return Status::Error("Forward called with %d tokens", n);
   if (pos_ + n > max_context_) {
     return Status::Error("context length exceeded: %d tokens in the cache + %d new > %d "
@@ -189,23 +181,54 @@ Status Qwen2Model::Forward(const float* embeddings, int n, bool all_logits, floa
                          "prompt / --max-tokens)",
                          pos_, n, max_context_, cfg_.max_position_embeddings);
   }
-  const int64_t d = cfg_.hidden_size, vocab = w_.lm_head.rows;
+  return Status::Ok();
+}
+
+Status Qwen2Model::ForwardTokens(const int32_t* ids, int n, bool all_logits, float* logits,
+                                 ThreadPool& pool) {
+  RETURN_IF_ERROR(CheckFits(n));
+  for (int i = 0; i < n; ++i) {  // validate everything before the cache changes
+    if (ids[i] < 0 || ids[i] >= w_.embed_tokens.rows) {
+      return Status::Error("token id %d at position %d is outside the embedding table [0, %lld)",
+                           ids[i], i, static_cast<long long>(w_.embed_tokens.rows));
+    }
+  }
+  // Embeds straight into the activation buffer, chunk by chunk: no allocation per token.
+  for (int start = 0; start < n; start += max_batch_) {
+    const int m = std::min(max_batch_, n - start);
+    RETURN_IF_ERROR(Embed(ids + start, m, x_.data()));
+    RunChunk(m, start, n, all_logits, logits, pool);
+  }
+  return Status::Ok();
+}
+
+Status Qwen2Model::Forward(const float* embeddings, int n, bool all_logits, float* logits,
+                           ThreadPool& pool) {
+  RETURN_IF_ERROR(CheckFits(n));
+  const int64_t d = cfg_.hidden_size;
   for (int start = 0; start < n; start += max_batch_) {
     const int m = std::min(max_batch_, n - start);
     std::memcpy(x_.data(), embeddings + start * d, sizeof(float) * m * d);
-    ForwardChunk(x_.data(), m, pos_, pool);
-    pos_ += m;
-    // Final norm + lm_head, on every row or only the very last one.
-    const int first = all_logits ? 0 : (start + m == n ? m - 1 : m);
-    for (int t = first; t < m; ++t)
-      kernels::RMSNorm(x_.data() + t * d, w_.norm.data(), d, static_cast<float>(cfg_.rms_norm_eps),
-                       xn_.data() + t * d);
-    if (first < m) {
-      float* out = all_logits ? logits + static_cast<int64_t>(start + first) * vocab : logits;
-      kernels::MatMul(xn_.data() + first * d, d, m - first, w_.lm_head, nullptr, out, vocab, pool);
-    }
+    RunChunk(m, start, n, all_logits, logits, pool);
   }
   return Status::Ok();
+}
+
+// x_ holds the m inputs of tokens start..start+m-1 of an n-token call.
+void Qwen2Model::RunChunk(int m, int start, int n, bool all_logits, float* logits,
+                          ThreadPool& pool) {
+  const int64_t d = cfg_.hidden_size, vocab = w_.lm_head.rows;
+  ForwardChunk(x_.data(), m, pos_, pool);
+  pos_ += m;
+  // Final norm + lm_head, on every row or only the very last one.
+  const int first = all_logits ? 0 : (start + m == n ? m - 1 : m);
+  for (int t = first; t < m; ++t)
+    kernels::RMSNorm(x_.data() + t * d, w_.norm.data(), d, static_cast<float>(cfg_.rms_norm_eps),
+                     xn_.data() + t * d);
+  if (first < m) {
+    float* out = all_logits ? logits + static_cast<int64_t>(start + first) * vocab : logits;
+    kernels::MatMul(xn_.data() + first * d, d, m - first, w_.lm_head, nullptr, out, vocab, pool);
+  }
 }
 
 void Qwen2Model::ForwardChunk(float* x, int n, int pos0, ThreadPool& pool) {

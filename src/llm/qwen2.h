@@ -78,6 +78,8 @@ class Qwen2Model {
   Status ForwardTokens(const int32_t* ids, int n, bool all_logits, float* logits, ThreadPool& pool);
 
  private:
+  Status CheckFits(int n) const;
+  void RunChunk(int m, int start, int n, bool all_logits, float* logits, ThreadPool& pool);
   void ForwardChunk(float* x, int n, int pos0, ThreadPool& pool);
   void Attention(int layer, int n, int pos0, ThreadPool& pool);
 
