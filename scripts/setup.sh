@@ -15,7 +15,8 @@ for arg in "$@"; do
 done
 
 pkgs=(build-essential cmake ninja-build git pkg-config
-      libhwy-dev nlohmann-json3-dev libicu-dev libcli11-dev libgtest-dev)
+      libhwy-dev nlohmann-json3-dev libicu-dev libcli11-dev libgtest-dev
+      python3)  # python3: the end-to-end tests read their JSON fixtures with it
 if [ "$want_arm64" = 1 ]; then
   pkgs+=(g++-aarch64-linux-gnu qemu-user libhwy-dev:arm64 libicu-dev:arm64 libgtest-dev:arm64)
 fi

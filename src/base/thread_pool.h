@@ -53,20 +53,6 @@ class ThreadPool {
     Run(chunks, [&](int64_t c, int thread) { f(c * chunk, std::min(n, (c + 1) * chunk), thread); });
   }
 
-  // Splits [0, n) into contiguous ranges, one per thread (at most size() ranges, each a multiple
-  // of `align` except the last) and calls f(begin, end, thread).
-  template <class F>
-  void ParallelRange(int64_t n, int64_t align, F&& f) {
-    if (n <= 0) return;
-    const int64_t units = (n + align - 1) / align;
-    const int64_t parts = std::min<int64_t>(units, num_threads_);
-    Run(parts, [&](int64_t p, int thread) {
-      const int64_t u0 = units * p / parts, u1 = units * (p + 1) / parts;
-      const int64_t b = u0 * align, e = std::min(n, u1 * align);
-      if (b < e) f(b, e, thread);
-    });
-  }
-
  private:
   using Trampoline = void (*)(void*, int64_t, int);
   void RunImpl(int64_t num_tasks, Trampoline fn, void* ctx);

@@ -37,18 +37,6 @@ TEST(ThreadPool, ManyShortJobsBackToBack) {
   EXPECT_EQ(total, 2000 * 10);
 }
 
-TEST(ThreadPool, ParallelRangeCoversWithAlignment) {
-  ThreadPool pool(3);
-  for (int64_t n : {1, 5, 16, 17, 100}) {
-    std::vector<int> hit(n, 0);
-    pool.ParallelRange(n, 4, [&](int64_t b, int64_t e, int) {
-      EXPECT_EQ(b % 4, 0);
-      for (int64_t i = b; i < e; ++i) hit[i]++;
-    });
-    for (int v : hit) EXPECT_EQ(v, 1);
-  }
-}
-
 TEST(ThreadPool, ParallelChunksCoverWithAlignment) {
   ThreadPool pool(2);
   for (int64_t n : {1, 15, 16, 100, 1000, 151936}) {
