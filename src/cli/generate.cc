@@ -102,6 +102,7 @@ Command RegisterGenerate(CLI::App& app) {
       return true;
     }, &st);
     std::fputc('\n', stdout);
+    std::fflush(stdout);  // the answer is complete before the statistics go to stderr
     if (!s.ok()) return Fail(s.message());
     if (a->verbose) {
       const auto& c = e.config().text;
