@@ -24,6 +24,7 @@ StatusOr<std::unique_ptr<Engine>> Engine::Load(const EngineOptions& opt) {
   if (threads <= 0) threads = std::max(1u, std::thread::hardware_concurrency());
   e->pool_ = std::make_unique<ThreadPool>(threads);
   e->logits_.resize(e->model_->vocab_rows());
+  e->history_.reserve(e->model_->max_context());  // no reallocation while generating
 
   auto add_stop = [&](int32_t id) {
     if (id >= 0 && std::find(e->stop_tokens_.begin(), e->stop_tokens_.end(), id) == e->stop_tokens_.end())
