@@ -39,8 +39,6 @@ StatusOr<kernels::Matrix> AsMatrix(const TensorView* t) {
   return m;
 }
 
-StatusOr<std::vector<float>> AsF32(const TensorView* t) { return io::ToF32Vector(*t); }
-
 }  // namespace
 
 StatusOr<Qwen2Weights> LoadQwen2Weights(const io::Checkpoint& ckpt, const io::ModelConfig& mc) {
@@ -62,7 +60,7 @@ StatusOr<Qwen2Weights> LoadQwen2Weights(const io::Checkpoint& ckpt, const io::Mo
 #define FVLM_VECTOR(dst, name, n)                                          \
   do {                                                                     \
     ASSIGN_OR_RETURN(const TensorView* t_, Require(ckpt, name, {n}, &used)); \
-    ASSIGN_OR_RETURN(dst, AsF32(t_));                                      \
+    ASSIGN_OR_RETURN(dst, io::ToF32Vector(*t_));                                      \
   } while (0)
 
   FVLM_MATRIX(w.embed_tokens, p + "embed_tokens.weight", vocab, d);
@@ -154,9 +152,9 @@ Qwen2Model::Qwen2Model(const io::Qwen2Config& cfg, Qwen2Weights weights, int max
   attn_.resize(b * n_heads_ * head_dim_);
   gate_.resize(b * cfg.intermediate_size);
   up_.resize(b * cfg.intermediate_size);
-  // One score row per (token, head) task would be too much; one per worker thread is enough.
+  // One score row per (token, head) task would be too much; one per worker thread is enough
+  // (sized for the pool on first use, see Attention).
   score_stride_ = (max_context_ + 15) & ~15;
-  scores_.resize(static_cast<size_t>(score_stride_) * 64);  // up to 64 threads
 }
 
 void Qwen2Model::Truncate(int pos) { pos_ = std::clamp(pos, 0, pos_); }
@@ -282,7 +280,10 @@ void Qwen2Model::Attention(int l, int n, int pos0, ThreadPool& pool) {
   const int group = n_heads_ / n_kv_heads_;
   const int64_t hq = n_heads_ * head_dim_;
   const float scale = 1.0f / std::sqrt(static_cast<float>(head_dim_));
-  CHECK_LE(pool.size(), 64);
+  // One score row per pool thread; grows only when a larger pool is first used (a pool of more
+  // than 64 threads used to trip a CHECK here).
+  const size_t need = static_cast<size_t>(score_stride_) * pool.size();
+  if (scores_.size() < need) scores_.resize(need);
   pool.Run(static_cast<int64_t>(n) * n_heads_, [&](int64_t task, int thread) {
     const int t = static_cast<int>(task / n_heads_), h = static_cast<int>(task % n_heads_);
     const int kvh = h / group;
