@@ -16,6 +16,10 @@ if [ "$got" != "$want" ]; then
   echo "got:  $got"
   exit 1
 fi
+# More threads than the machine has (and than any fixed scratch size): same text, no crash.
+got_many=$("$bin" generate --model "$model" --prompt "What is the capital of France?" \
+             --max-tokens 32 --ignore-eos --exact --threads 100)
+[ "$got_many" = "$want" ] || { echo "FAIL: --threads 100 gave: $got_many"; exit 1; }
 # The same prompt through --raw with the template written out must give the same text.
 # (--prompt-file: the rendered template ends in a newline, which $(...) would strip.)
 tmp=$(mktemp); trap 'rm -f "$tmp"' EXIT
