@@ -91,6 +91,90 @@ inline int64_t KeyTileIndex(int64_t j, int64_t d, int64_t dim) {
 void WeightedRowSum(const float* p, const float* v, int64_t len, int64_t dim, int64_t ldv,
                     float* out);
 
+// --- Vision ops (FastViTHD, channel-last NHWC f32 activations) -------------------------------
+//
+// The conv ops are serial and compute a range of output pixels, so model code can split an image
+// into bands over its thread pool (or fuse several ops per band) without nested parallel regions.
+
+// x = 0.5·x·(1 + erf(x/√2)) in place: exact-erf GELU (PyTorch nn.GELU()), not the tanh form.
+// The SIMD erf is a rational approximation within ~6 ulp (3.2e-7 absolute) of the true erf.
+void Gelu(float* x, int64_t n);
+
+// Geometry of a depthwise convolution with channel multiplier `mult` (1, or 2 for FastViTHD's
+// grouped convs with groups = C_in, C_out = 2·C_in: output channel o reads input channel o / 2).
+struct DwConvShape {
+  int64_t H = 0, W = 0, C = 0;  // input [H, W, C]
+  int k = 3, stride = 1, pad = 1, mult = 1;
+  int64_t OH() const { return (H + 2 * pad - k) / stride + 1; }
+  int64_t OW() const { return (W + 2 * pad - k) / stride + 1; }
+  int64_t Cout() const { return C * mult; }
+};
+// y[p, o] = act(bias[o] + Σ_{ky,kx} x[oy·s−pad+ky, ox·s−pad+kx, o / mult] · w[(ky·k+kx)·Cout + o])
+// for the flattened output pixels p = oy·OW + ox in [p_begin, p_end), written contiguously from
+// y: pixel p at y + (p − p_begin)·Cout (pass y + p_begin·Cout to fill a whole output image). w is tap-major [k·k, Cout] (PyTorch's [Cout, 1, k, k] transposed), zero padding.
+// bias may be null; act is GELU when `gelu`, else identity.
+void DepthwiseConv(const float* x, const DwConvShape& s, const float* w, const float* bias,
+                   bool gelu, float* y, int64_t p_begin, int64_t p_end);
+
+// Dense k×k convolution (groups 1) for the stem, same conventions: w is [k·k·Cin, Cout]
+// (tap-major, then input channel), y[p, o] = act(bias[o] + Σ x·w).
+struct ConvShape {
+  int64_t H = 0, W = 0, Cin = 0, Cout = 0;
+  int k = 3, stride = 1, pad = 1;
+  int64_t OH() const { return (H + 2 * pad - k) / stride + 1; }
+  int64_t OW() const { return (W + 2 * pad - k) / stride + 1; }
+};
+void Conv2D(const float* x, const ConvShape& s, const float* w, const float* bias, bool gelu,
+            float* y, int64_t p_begin, int64_t p_end);
+
+// Per-row LayerNorm (FastViT LayerNormChannel / timm LayerNorm2d on NHWC rows): for each of
+// `rows` rows of C floats (x rows ldx apart, y rows ldy apart),
+// y = (x − mean) / sqrt(var + eps) · w + b with the biased variance, computed in two passes.
+void LayerNormRows(const float* x, int64_t ldx, int64_t rows, int64_t C, const float* w,
+                   const float* b, float eps, float* y, int64_t ldy);
+
+// A weight matrix [rows = N outputs, cols = K inputs] repacked for GemmPacked: column panels of
+// kPackPanel outputs, each panel K-major so the micro-kernel streams it with unit stride.
+//   kF32:  [ceil(N/16)][K][16] f32
+//   kBF16: [ceil(N/16)][ceil(K/2)][16][2] bf16 (k pairs, ready for the bf16 dot product)
+// Padding outputs (n >= N) and the odd-K tail are zero. f16 weights are packed as f32.
+inline constexpr int64_t kPackPanel = 16;
+struct PackedMatrix {
+  WType type = WType::kF32;  // kF32 or kBF16
+  int64_t rows = 0, cols = 0;
+  const void* data = nullptr;
+  int64_t PanelBytes() const;  // bytes of one panel of 16 outputs
+  // Outputs [n0, n0 + n) as a matrix of their own (n0 a multiple of 16): threads split N.
+  PackedMatrix Slice(int64_t n0, int64_t n) const;
+};
+WType PackedTypeFor(WType stored);  // kF16 -> kF32, others unchanged
+int64_t PackedMatrixBytes(WType packed_type, int64_t rows, int64_t cols);
+// Packs w (any WType) into dst (PackedMatrixBytes(PackedTypeFor(w.type), ...) bytes).
+PackedMatrix PackMatrix(const Matrix& w, void* dst);
+// Packs an f32 matrix given by strides: element (n, k) is src[n·ld + k], or src[k·ld + n] when
+// `transposed` (e.g. V of one attention head as the weights of P·V).
+PackedMatrix PackMatrixF32(const float* src, int64_t ld, int64_t rows, int64_t cols,
+                           bool transposed, float* dst);
+
+// What GemmPacked does with each accumulated dot product acc[m, n], in this order:
+//   v = alpha·acc + bias[n];  v = gelu(v) if gelu;  v = v·scale[n];  v = residual[m, n] + v.
+// residual may alias y (in-place residual update).
+struct GemmEpilogue {
+  float alpha = 1.0f;
+  const float* bias = nullptr;
+  bool gelu = false;
+  const float* scale = nullptr;
+  const float* residual = nullptr;
+  int64_t ldr = 0;
+};
+// Bytes of scratch GemmPacked needs for M rows of K (the bf16 copy of x on the BF16 path).
+int64_t GemmScratchBytes(int64_t M, int64_t K);
+// y[m, n] = epilogue(Σ_k x[m, k]·W[n, k]) for m < M, n < w.rows; serial (call it from a pool
+// task). With bf16 weights and the AVX512-BF16 dot product, x is rounded to bf16 (as MatMul
+// does); otherwise products are f32. scratch: GemmScratchBytes(M, w.cols) bytes, 64-aligned.
+void GemmPacked(const float* x, int64_t ldx, int64_t M, const PackedMatrix& w,
+                const GemmEpilogue& ep, float* y, int64_t ldy, void* scratch);
+
 // --- Target selection -----------------------------------------------------------------------
 
 // Name of the target the dispatched ops run on now ("AVX3_DL", "AVX2", "NEON", "ref", ...).
@@ -126,6 +210,16 @@ void RowToF32(const Matrix& w, int64_t row, float* out);
 void DotColumns(const float* q, const float* kt, int64_t dim, int64_t len, float scale, float* out);
 void WeightedRowSum(const float* p, const float* v, int64_t len, int64_t dim, int64_t ldv,
                     float* out);
+void Gelu(float* x, int64_t n);
+void DepthwiseConv(const float* x, const DwConvShape& s, const float* w, const float* bias,
+                   bool gelu, float* y, int64_t p_begin, int64_t p_end);
+void Conv2D(const float* x, const ConvShape& s, const float* w, const float* bias, bool gelu,
+            float* y, int64_t p_begin, int64_t p_end);
+void LayerNormRows(const float* x, int64_t ldx, int64_t rows, int64_t C, const float* w,
+                   const float* b, float eps, float* y, int64_t ldy);
+// Reads the packed layout back (f32 products, no bf16 rounding of x).
+void GemmPacked(const float* x, int64_t ldx, int64_t M, const PackedMatrix& w,
+                const GemmEpilogue& ep, float* y, int64_t ldy);
 }  // namespace ref
 
 }  // namespace fastvlm::kernels
