@@ -10,11 +10,13 @@
 
 #include "base/status.h"
 #include "base/thread_pool.h"
+#include "image/image.h"
 #include "io/config.h"
 #include "io/safetensors.h"
 #include "llm/qwen2.h"
 #include "llm/sampler.h"
 #include "tokenizer/tokenizer.h"
+#include "vision/vision.h"
 
 namespace fastvlm {
 
@@ -22,6 +24,26 @@ struct EngineOptions {
   std::string model_path;  // Hugging Face model folder
   int threads = 0;         // 0: all hardware threads
   int max_context = 4096;  // KV-cache capacity in tokens (clamped to max_position_embeddings)
+  // Vision input resolution (a multiple of 64). 0: the checkpoint's own (preprocessor_config.json,
+  // else the _NNNN suffix of config.json mm_vision_tower, else 1024).
+  int image_size = 0;
+  bool load_vision = true;  // false: language model only, even for a FastVLM checkpoint
+};
+
+struct ImageOptions {
+  image::Fit fit = image::Fit::kPadSquare;
+  image::DecodeOptions decode;
+};
+
+// Wall time of each phase of EncodeImage / EncodeImageFile, seconds.
+struct ImageStats {
+  int width = 0, height = 0;  // decoded image size
+  int tokens = 0;             // image tokens spliced into the prompt
+  double decode = 0;          // file read + decode to RGB
+  double preprocess = 0;      // pad / crop, bicubic resize, /255
+  double encoder = 0;         // FastViTHD
+  double projector = 0;       // mlp2x_gelu
+  double total() const { return decode + preprocess + encoder + projector; }
 };
 
 struct GenerationOptions {
@@ -48,21 +70,47 @@ class Engine {
  public:
   static StatusOr<std::unique_ptr<Engine>> Load(const EngineOptions& opt);
 
-  // Runs the prompt (appended to whatever the KV cache holds unless reset) and generates.
+  // Runs the prompt (appended to whatever the KV cache holds unless reset) and generates. An
+  // image sentinel id (kImageSentinel) in the prompt is replaced by the embeddings of the image
+  // last encoded with EncodeImage / EncodeImageFile (at most one per prompt).
   Status Generate(const std::vector<int32_t>& prompt, const GenerationOptions& opt,
                   const TokenCallback& on_text, GenerationStats* stats);
-  void ResetContext() { model_->Reset(); history_.clear(); }
+  void ResetContext() {
+    model_->Reset();
+    history_.clear();
+    unfed_token_ = -1;
+  }
+  // Runs the prompt (as Generate does, appending to the KV cache) and returns the logits of every
+  // prompt position [positions, vocab_rows] (tests, evaluation).
+  Status EvaluatePrompt(const std::vector<int32_t>& prompt, std::vector<float>* logits);
+
+  // Vision (FastVLM checkpoints): decode + preprocess + encode an image; its projected embeddings
+  // are kept until the next call and spliced wherever a prompt holds the image sentinel.
+  bool has_vision() const { return vision_ != nullptr; }
+  int image_size() const { return vision_ ? vision_->image_size() : 0; }
+  int image_tokens() const { return vision_ ? vision_->num_tokens() : 0; }
+  bool has_image() const { return has_image_; }
+  Status EncodeImage(const image::Image& img, const ImageOptions& opt, ImageStats* stats);
+  Status EncodeImageFile(const std::string& path, const ImageOptions& opt, ImageStats* stats);
+  const vision::VisionModel* vision() const { return vision_.get(); }
+  // Prompt length in positions (an image sentinel counts image_tokens()).
+  int PromptPositions(const std::vector<int32_t>& prompt) const;
 
   const Tokenizer& tokenizer() const { return *tokenizer_; }
   llm::Qwen2Model& model() { return *model_; }
+  const llm::Qwen2Model& model() const { return *model_; }
   ThreadPool& pool() { return *pool_; }
+  int threads() const { return pool_->size(); }
   const io::ModelConfig& config() const { return config_; }
   double load_seconds() const { return load_seconds_; }
   // Token ids that end a turn: <|im_end|>, <|endoftext|> and config eos ids.
   const std::vector<int32_t>& stop_tokens() const { return stop_tokens_; }
+  // Text token ids of the conversation so far (prompts and generated tokens, no image positions).
+  const std::vector<int32_t>& history() const { return history_; }
 
  private:
   Engine() = default;
+  Status Prefill(const std::vector<int32_t>& prompt, bool all_logits, float* logits);
   std::unique_ptr<io::Checkpoint> ckpt_;
   io::ModelConfig config_;
   std::unique_ptr<Tokenizer> tokenizer_;
@@ -71,6 +119,12 @@ class Engine {
   std::vector<int32_t> stop_tokens_;
   std::vector<int32_t> history_;  // tokens in the KV cache (for the repetition penalty)
   std::vector<float> logits_;
+  std::unique_ptr<vision::VisionModel> vision_;
+  std::vector<float> pixels_;        // [S, S, 3] preprocessed image
+  std::vector<float> image_embeds_;  // [image_tokens, hidden]
+  std::vector<float> prompt_embeds_; // spliced prompt (grows to the longest prompt seen)
+  bool has_image_ = false;
+  int32_t unfed_token_ = -1;  // last generated token, in history_ but not yet in the KV cache
   double load_seconds_ = 0;
 };
 

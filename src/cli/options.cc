@@ -1,0 +1,115 @@
+#include "cli/options.h"
+
+#include <algorithm>
+#include <cstdio>
+
+#include "cli/commands.h"
+#include "kernels/ops.h"
+
+namespace fastvlm::cli {
+
+void AddEngineOptions(CLI::App& app, EngineArgs& a) {
+  app.add_option("-m,--model", a.model,
+                 "Hugging Face model folder (config.json, *.safetensors, tokenizer)")
+      ->required();
+  app.add_option("-t,--threads", a.threads, "Threads (0 = all cores)")->capture_default_str()
+      ->check(CLI::Range(0, 1024));
+  app.add_option("-c,--ctx-size", a.ctx, "Context (KV cache) size in tokens")->capture_default_str()
+      ->check(CLI::Range(1, 1 << 20));
+  app.add_flag("-v,--verbose", a.verbose, "Print phase timings to stderr");
+  app.add_flag("--exact", a.exact,
+               "bf16 weights: multiply with f32 activations everywhere (matches an f32 reference "
+               "run to f32 rounding; prefill ~2x slower than the default bf16 dot product)");
+}
+
+void AddSamplingOptions(CLI::App& app, SamplingArgs& a) {
+  app.add_option("-n,--max-tokens", a.max_tokens, "Most tokens to generate")->capture_default_str()
+      ->check(CLI::Range(1, 1 << 20));
+  app.add_option("--temperature", a.temperature, "Sampling temperature; 0 = greedy")
+      ->capture_default_str()->check(CLI::Range(0.0f, 100.0f));
+  app.add_option("--top-p", a.top_p, "Nucleus sampling mass")->capture_default_str()
+      ->check(CLI::Range(0.0f, 1.0f));
+  app.add_option("--top-k", a.top_k, "Keep the k most likely tokens; 0 = off")->capture_default_str()
+      ->check(CLI::Range(0, 1 << 20));
+  app.add_option("--min-p", a.min_p, "Drop tokens below min-p × the top probability")
+      ->capture_default_str()->check(CLI::Range(0.0f, 1.0f));
+  app.add_option("--repeat-penalty", a.repeat_penalty, "Repetition penalty (1 = off)")
+      ->capture_default_str()->check(CLI::Range(0.01f, 100.0f));
+  app.add_option("--seed", a.seed, "Random seed for sampling")->capture_default_str();
+  app.add_option("--stop", a.stops, "Stop string (repeatable)");
+  app.add_flag("--ignore-eos", a.ignore_eos, "Do not stop at end-of-turn tokens");
+}
+
+GenerationOptions ToGenerationOptions(const SamplingArgs& a) {
+  GenerationOptions go;
+  go.max_tokens = a.max_tokens;
+  go.sampling.temperature = a.temperature;
+  go.sampling.top_p = a.top_p;
+  go.sampling.top_k = a.top_k;
+  go.sampling.min_p = a.min_p;
+  go.sampling.repetition_penalty = a.repeat_penalty;
+  go.sampling.seed = a.seed;
+  go.stop_strings = a.stops;
+  go.ignore_eos = a.ignore_eos;
+  return go;
+}
+
+std::unique_ptr<Engine> LoadEngine(const EngineArgs& a, EngineOptions eo) {
+  kernels::SetBF16DotProduct(!a.exact);
+  eo.model_path = a.model;
+  eo.threads = a.threads;
+  eo.max_context = a.ctx;
+  auto engine = Engine::Load(eo);
+  if (!engine.ok()) {
+    Fail(engine.status().message());
+    return nullptr;
+  }
+  return std::move(*engine);
+}
+
+void PrintModelInfo(const Engine& e, const std::string& model_path) {
+  const auto& c = e.config().text;
+  const auto& model = e.model();
+  std::fprintf(stderr, "model:      %s (%s, %d layers, d=%d, %s weights%s)\n", model_path.c_str(),
+               e.config().model_type.c_str(), c.num_hidden_layers, c.hidden_size,
+               model.weights().weight_type.c_str(),
+               model.weights().lm_head_tied ? ", tied lm_head" : "");
+  if (const vision::VisionModel* v = e.vision()) {
+    const auto& vi = v->info();
+    std::string w;
+    for (size_t i = 0; i < vi.widths.size(); ++i)
+      w += (i ? "," : "") + std::to_string(vi.widths[i]) + "x" + std::to_string(vi.depths[i]);
+    std::fprintf(stderr, "vision:     FastViTHD %s -> %d, %d² input, %d image tokens, %s weights (%s layout)\n",
+                 w.c_str(), vi.feature_dim, v->image_size(), v->num_tokens(),
+                 vi.weight_type.c_str(), io::LayoutName(vi.layout));
+  }
+  std::fprintf(stderr, "threads:    %d, SIMD %s\nload:       %.3f s\n",
+               e.threads(), kernels::ActiveTargetName().c_str(),
+               e.load_seconds());
+}
+
+void PrintImageStats(const ImageStats& st) {
+  std::fprintf(stderr,
+               "image:      %dx%d -> %d tokens\n"
+               "decode:     %.1f ms\n"
+               "preprocess: %.1f ms\n"
+               "vision:     %.3f s (encoder)\n"
+               "projector:  %.2f ms\n",
+               st.width, st.height, st.tokens, st.decode * 1e3, st.preprocess * 1e3, st.encoder,
+               st.projector * 1e3);
+}
+
+void PrintGenerationStats(const GenerationStats& st, double ttft_offset) {
+  const int decoded = std::max(0, st.generated_tokens - 1);
+  std::fprintf(stderr,
+               "prefill:    %d tokens in %.3f s (%.1f tokens/s)\n"
+               "ttft:       %.3f s\n"
+               "decode:     %d tokens in %.3f s (%.2f tokens/s)\n"
+               "finish:     %s\n",
+               st.prompt_tokens, st.prefill_seconds,
+               st.prompt_tokens / std::max(st.prefill_seconds, 1e-9), st.ttft_seconds + ttft_offset,
+               decoded, st.decode_seconds, decoded / std::max(st.decode_seconds, 1e-9),
+               st.finish_reason.c_str());
+}
+
+}  // namespace fastvlm::cli
