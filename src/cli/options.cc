@@ -91,7 +91,7 @@ void PrintModelInfo(const Engine& e, const std::string& model_path) {
 void PrintImageStats(const ImageStats& st) {
   std::fprintf(stderr,
                "image:      %dx%d -> %d tokens\n"
-               "decode:     %.1f ms\n"
+               "img decode: %.1f ms\n"
                "preprocess: %.1f ms\n"
                "vision:     %.3f s (encoder)\n"
                "projector:  %.2f ms\n",

@@ -136,7 +136,7 @@ Status Engine::EncodeImage(const image::Image& img, const ImageOptions& opt, Ima
   st.height = img.height;
   st.tokens = vision_->num_tokens();
   const double t0 = NowSeconds();
-  const image::Image pre = image::Preprocess(img, vision_->image_size(), opt.fit);
+  const image::Image pre = image::Preprocess(img, vision_->image_size(), opt.fit, pool_.get());
   image::ToFloat(pre, pixels_.data());
   st.preprocess = NowSeconds() - t0;
   vision::VisionTimings vt;

@@ -38,7 +38,7 @@ prompt=$(field "$g" user_text)
 "$bin" run --model "$model" --image "$img" --prompt "$prompt" -n 32 --ignore-eos --verbose \
   > "$tmp/out.txt" 2> "$tmp/err.txt"
 same_text "$tmp/out.txt" "$g"
-for phase in "load:" "decode:" "preprocess:" "vision:" "projector:" "prefill:" "ttft:"; do
+for phase in "load:" "img decode:" "preprocess:" "vision:" "projector:" "prefill:" "ttft:"; do
   grep -q "^$phase" "$tmp/err.txt" || { echo "FAIL: --verbose lacks '$phase'"; cat "$tmp/err.txt"; exit 1; }
 done
 
