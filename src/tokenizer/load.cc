@@ -40,8 +40,7 @@ StatusOr<std::string> ReadFile(const std::string& path) {
   return data;
 }
 
-StatusOr<Json> ReadJson(const std::string& path) {
-  ASSIGN_OR_RETURN(std::string text, ReadFile(path));
+StatusOr<Json> ParseJsonText(const std::string& text, const std::string& path) {
   try {
     return Json::parse(text);
   } catch (const Json::exception& e) {
@@ -260,8 +259,7 @@ class TokenizerJsonSax : public PathSax {
   AddedToken current_;
 };
 
-Status SaxParseFile(const std::string& path, PathSax* sax) {
-  ASSIGN_OR_RETURN(std::string text, ReadFile(path));
+Status SaxParseText(const std::string& text, const std::string& path, PathSax* sax) {
   const bool ok = Json::sax_parse(text, sax);
   if (!ok || !sax->error().ok()) {
     return (sax->error().ok() ? Status::Error("malformed JSON") : sax->error()).WithContext(path);
@@ -269,8 +267,7 @@ Status SaxParseFile(const std::string& path, PathSax* sax) {
   return Status::Ok();
 }
 
-Status ReadMergesTxt(const std::string& path, TokenizerFiles* files) {
-  ASSIGN_OR_RETURN(std::string text, ReadFile(path));
+Status ParseMergesTxt(const std::string& text, const std::string& path, TokenizerFiles* files) {
   files->merges.reserve(160000);
   files->merge_lines.reserve(160000);
   size_t pos = 0;
@@ -346,16 +343,27 @@ void CollectSpecialStrings(const Json& j, std::set<std::string>* out) {
 }  // namespace
 
 StatusOr<TokenizerFiles> ReadTokenizerFiles(const std::string& dir) {
-  TokenizerFiles files;
   const std::string base = dir.empty() || dir.back() == '/' ? dir : dir + "/";
-  const std::string tokenizer_json = base + "tokenizer.json";
-  const std::string config_path = base + "tokenizer_config.json";
-  if (FileExists(tokenizer_json)) {
+  FileSource src;
+  src.label = dir;
+  src.exists = [base](const std::string& name) { return FileExists(base + name); };
+  src.read = [base](const std::string& name) { return ReadFile(base + name); };
+  src.path = [base](const std::string& name) { return base + name; };
+  return ReadTokenizerFiles(src);
+}
+
+StatusOr<TokenizerFiles> ReadTokenizerFiles(const FileSource& src) {
+  TokenizerFiles files;
+  files.label = src.label;
+  const std::string tokenizer_json = src.path("tokenizer.json");
+  const std::string config_path = src.path("tokenizer_config.json");
+  if (src.exists("tokenizer.json")) {
     TokenizerJsonSax sax(&files);
     files.vocab.Reserve(160000, 2 << 20);
     files.merges.reserve(160000);
     files.merge_lines.reserve(160000);
-    RETURN_IF_ERROR(SaxParseFile(tokenizer_json, &sax));
+    ASSIGN_OR_RETURN(std::string text, src.read("tokenizer.json"));
+    RETURN_IF_ERROR(SaxParseText(text, tokenizer_json, &sax));
     if (!sax.saw_model_type || !sax.saw_vocab) {
       return Status::Error("%s: no BPE \"model\" with a \"vocab\"", tokenizer_json.c_str());
     }
@@ -368,27 +376,31 @@ StatusOr<TokenizerFiles> ReadTokenizerFiles(const std::string& dir) {
     files.nfc = sax.normalizer_types.count("NFC") > 0;
     files.merges_source = tokenizer_json + " model.merges";
   } else {
-    const std::string vocab_path = base + "vocab.json";
-    const std::string merges_path = base + "merges.txt";
-    if (!FileExists(vocab_path)) {
+    const std::string vocab_path = src.path("vocab.json");
+    const std::string merges_path = src.path("merges.txt");
+    if (!src.exists("vocab.json")) {
       return Status::Error("%s: not found; a tokenizer folder needs tokenizer.json, or vocab.json "
                            "+ merges.txt", vocab_path.c_str());
     }
-    if (!FileExists(merges_path)) {
+    if (!src.exists("merges.txt")) {
       return Status::Error("%s: not found; a tokenizer folder needs tokenizer.json, or vocab.json "
                            "+ merges.txt", merges_path.c_str());
     }
     files.vocab.Reserve(160000, 2 << 20);
     VocabSax sax(&files.vocab);
-    RETURN_IF_ERROR(SaxParseFile(vocab_path, &sax));
-    RETURN_IF_ERROR(ReadMergesTxt(merges_path, &files));
+    ASSIGN_OR_RETURN(std::string vocab_text, src.read("vocab.json"));
+    RETURN_IF_ERROR(SaxParseText(vocab_text, vocab_path, &sax));
+    vocab_text.clear();
+    ASSIGN_OR_RETURN(std::string merges_text, src.read("merges.txt"));
+    RETURN_IF_ERROR(ParseMergesTxt(merges_text, merges_path, &files));
     files.merges_source = merges_path;
     files.nfc = true;  // transformers' Qwen2Tokenizer always applies NFC
   }
 
   std::set<std::string> special_strings;
-  if (FileExists(config_path)) {
-    ASSIGN_OR_RETURN(Json config, ReadJson(config_path));
+  if (src.exists("tokenizer_config.json")) {
+    ASSIGN_OR_RETURN(std::string text, src.read("tokenizer_config.json"));
+    ASSIGN_OR_RETURN(Json config, ParseJsonText(text, config_path));
     if (!config.is_object()) return Status::Error("%s: expected a JSON object", config_path.c_str());
     std::vector<AddedToken> from_config;
     RETURN_IF_ERROR(ReadAddedTokensDecoder(config, config_path, &from_config));
@@ -398,14 +410,16 @@ StatusOr<TokenizerFiles> ReadTokenizerFiles(const std::string& dir) {
       if (config.contains(k)) CollectSpecialStrings(config[k], &special_strings);
     }
   }
-  const std::string map_path = base + "special_tokens_map.json";
-  if (FileExists(map_path)) {
-    ASSIGN_OR_RETURN(Json map, ReadJson(map_path));
+  const std::string map_path = src.path("special_tokens_map.json");
+  if (src.exists("special_tokens_map.json")) {
+    ASSIGN_OR_RETURN(std::string text, src.read("special_tokens_map.json"));
+    ASSIGN_OR_RETURN(Json map, ParseJsonText(text, map_path));
     CollectSpecialStrings(map, &special_strings);
   }
-  const std::string added_path = base + "added_tokens.json";
-  if (FileExists(added_path)) {
-    ASSIGN_OR_RETURN(Json added, ReadJson(added_path));
+  const std::string added_path = src.path("added_tokens.json");
+  if (src.exists("added_tokens.json")) {
+    ASSIGN_OR_RETURN(std::string text, src.read("added_tokens.json"));
+    ASSIGN_OR_RETURN(Json added, ParseJsonText(text, added_path));
     if (!added.is_object()) {
       return Status::Error("%s: expected an object mapping token strings to ids",
                            added_path.c_str());
@@ -425,7 +439,7 @@ StatusOr<TokenizerFiles> ReadTokenizerFiles(const std::string& dir) {
   }
   for (auto& t : files.added) {
     if (special_strings.count(t.content)) t.special = true;
-    if (t.content.empty()) return Status::Error("%s: an added token is empty", dir.c_str());
+    if (t.content.empty()) return Status::Error("%s: an added token is empty", src.label.c_str());
   }
   return files;
 }

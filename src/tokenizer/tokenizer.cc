@@ -84,6 +84,15 @@ Tokenizer::~Tokenizer() = default;
 
 StatusOr<std::unique_ptr<Tokenizer>> Tokenizer::LoadFromDir(const std::string& dir) {
   ASSIGN_OR_RETURN(ti::TokenizerFiles files, ti::ReadTokenizerFiles(dir));
+  return FromFiles(std::move(files));
+}
+
+StatusOr<std::unique_ptr<Tokenizer>> Tokenizer::Load(const FileSource& src) {
+  ASSIGN_OR_RETURN(ti::TokenizerFiles files, ti::ReadTokenizerFiles(src));
+  return FromFiles(std::move(files));
+}
+
+StatusOr<std::unique_ptr<Tokenizer>> Tokenizer::FromFiles(ti::TokenizerFiles files) {
   auto impl = std::make_unique<Impl>();
   impl->nfc = files.nfc;
 
@@ -99,7 +108,8 @@ StatusOr<std::unique_ptr<Tokenizer>> Tokenizer::LoadFromDir(const std::string& d
     impl->id_to_bytes[id] = ti::ByteLevelToBytes(tok);
   });
   if (duplicate >= 0) {
-    return Status::Error("%s: vocabulary id %d is used by two tokens", dir.c_str(), duplicate);
+    return Status::Error("%s: vocabulary id %d is used by two tokens", files.label.c_str(),
+                         duplicate);
   }
   RETURN_IF_ERROR(impl->bpe.Init(std::move(files.vocab), files.merges, files.merge_lines,
                                  files.ignore_merges, files.merges_source));

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -11,14 +12,29 @@
 
 namespace fastvlm {
 
+// Where the tokenizer files come from (a folder, or a model file that embeds them).
+struct FileSource {
+  std::string label;
+  std::function<bool(const std::string& name)> exists;
+  std::function<StatusOr<std::string>(const std::string& name)> read;
+  std::function<std::string(const std::string& name)> path;
+};
+
 // The image sentinel of Apple's llava_qwen2 layout: never an embedding row (spec §5.2).
 inline constexpr int32_t kImageSentinel = -200;
+
+namespace tokenizer_internal {
+struct TokenizerFiles;
+}
 
 class Tokenizer {
  public:
   // Loads tokenizer.json if the folder has one, else vocab.json + merges.txt (+ added_tokens.json,
   // tokenizer_config.json's added_tokens_decoder). Errors name the missing / malformed file.
   static StatusOr<std::unique_ptr<Tokenizer>> LoadFromDir(const std::string& dir);
+  // The same files from elsewhere (e.g. embedded in a GGUF file): `exists` / `read` take the file
+  // name ("tokenizer.json", "vocab.json", ...); `path` names it in error messages.
+  static StatusOr<std::unique_ptr<Tokenizer>> Load(const FileSource& src);
   ~Tokenizer();
 
   // Splits out added/special tokens by exact match (on the raw text, as HF tokenizers does),
@@ -48,6 +64,7 @@ class Tokenizer {
 
  private:
   explicit Tokenizer(std::unique_ptr<Impl> impl);
+  static StatusOr<std::unique_ptr<Tokenizer>> FromFiles(tokenizer_internal::TokenizerFiles files);
   std::unique_ptr<Impl> impl_;
 };
 

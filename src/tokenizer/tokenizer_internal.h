@@ -175,9 +175,11 @@ struct TokenizerFiles {
   bool ignore_merges = false;
   bool nfc = true;
   std::string merges_source;  // file named in merge errors
+  std::string label;          // the folder / model file, for errors
 };
 
 StatusOr<TokenizerFiles> ReadTokenizerFiles(const std::string& dir);
+StatusOr<TokenizerFiles> ReadTokenizerFiles(const FileSource& src);
 
 }  // namespace tokenizer_internal
 
