@@ -23,6 +23,10 @@
 #include "base/float16.h"
 
 namespace fastvlm::io {
+// checkpoint_gguf.cc
+bool HasGgufMagic(const std::string& path);
+void PopulateGguf(const GgufFile& g);
+
 namespace {
 
 using json = nlohmann::json;
@@ -162,8 +166,16 @@ StatusOr<std::string> ReadTextFile(const std::string& path) {
 
 }  // namespace
 
-const char* DTypeName(DType t) { return Info(t).name; }
-size_t DTypeSize(DType t) { return Info(t).size; }
+const char* DTypeName(DType t) {
+  switch (t) {
+    case DType::kQ8_0: return "Q8_0";
+    case DType::kQ4_0: return "Q4_0";
+    case DType::kQ4_1: return "Q4_1";
+    default: return Info(t).name;
+  }
+}
+size_t DTypeSize(DType t) { return IsBlockDType(t) ? 0 : Info(t).size; }
+bool IsBlockDType(DType t) { return t == DType::kQ8_0 || t == DType::kQ4_0 || t == DType::kQ4_1; }
 
 bool ParseDType(std::string_view name, DType* out) {
   for (const DTypeInfo& i : kDTypes) {
@@ -198,6 +210,11 @@ Status CopyToF32(const TensorView& t, float* dst, size_t dst_len) {
     return Status::FromString(StringPrintf("tensor '%s' in %s has %zu elements, destination %zu",
                                            t.name.c_str(), t.file.c_str(), n, dst_len));
   }
+  if (IsBlockDType(t.dtype)) {
+    return Status::FromString(StringPrintf(
+        "tensor '%s' in %s is %s-quantized; this tensor must be stored as F32, BF16 or F16",
+        t.name.c_str(), t.file.c_str(), DTypeName(t.dtype)));
+  }
   const uint8_t* p = static_cast<const uint8_t*>(t.data);
   const size_t es = DTypeSize(t.dtype);
   for (size_t i = 0; i < n; ++i, p += es) {
@@ -229,6 +246,9 @@ Status CopyToF32(const TensorView& t, float* dst, size_t dst_len) {
       case DType::kU8:
         dst[i] = static_cast<float>(*p);
         break;
+      case DType::kQ8_0:
+      case DType::kQ4_0:
+      case DType::kQ4_1:  // rejected above
       case DType::kBool:
         dst[i] = *p ? 1.0f : 0.0f;
         break;
@@ -337,6 +357,7 @@ void MappedFile::Populate() const {
 
 void Checkpoint::Populate() const {
   for (const auto& f : files_) f->file().Populate();
+  if (gguf_) PopulateGguf(*gguf_);
 }
 
 MappedFile::MappedFile(MappedFile&& o) noexcept
@@ -525,6 +546,7 @@ StatusOr<std::unique_ptr<Checkpoint>> Checkpoint::Open(const std::string& dir) {
   if (!fs::exists(st)) {
     return Status::FromString("model folder '" + dir + "' does not exist");
   }
+  if (fs::is_regular_file(st) && HasGgufMagic(dir)) return OpenGguf(dir);
   if (!fs::is_directory(st)) {
     const fs::path parent = fs::path(dir).parent_path();
     return Status::FromString(
@@ -637,6 +659,7 @@ StatusOr<const TensorView*> Checkpoint::Get(const std::string& name,
 
 std::vector<std::string> Checkpoint::files() const {
   std::vector<std::string> out;
+  if (gguf_) out.push_back(dir_);
   for (const auto& f : files_) out.push_back(f->path());
   return out;
 }
@@ -649,7 +672,19 @@ std::vector<const TensorView*> Checkpoint::AllTensors() const {
 }
 
 bool Checkpoint::HasFile(const std::string& relative_name) const {
+  if (gguf_) return embedded_files_.count(relative_name) > 0;
   return IsRegularFile(Join(dir_, relative_name));
+}
+
+StatusOr<std::string> Checkpoint::ReadFile(const std::string& relative_name) const {
+  if (gguf_) {
+    auto it = embedded_files_.find(relative_name);
+    if (it == embedded_files_.end()) {
+      return Status::FromString(dir_ + " does not embed " + relative_name);
+    }
+    return it->second;
+  }
+  return ReadTextFile(Join(dir_, relative_name));
 }
 
 }  // namespace fastvlm::io

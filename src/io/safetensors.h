@@ -17,10 +17,15 @@
 
 namespace fastvlm::io {
 
-enum class DType : uint8_t { kF32, kF16, kBF16, kF64, kI64, kI32, kI16, kI8, kU8, kBool };
+enum class DType : uint8_t {
+  kF32, kF16, kBF16, kF64, kI64, kI32, kI16, kI8, kU8, kBool,
+  // ggml block types (GGUF files only; 32 values per block, TensorView::nbytes is exact).
+  kQ8_0, kQ4_0, kQ4_1,
+};
 
-const char* DTypeName(DType t);  // safetensors spelling: "F32", "BF16", ...
-size_t DTypeSize(DType t);
+const char* DTypeName(DType t);  // safetensors spelling: "F32", "BF16", ...; ggml's "Q8_0", ...
+size_t DTypeSize(DType t);       // bytes per element; 0 for the block types
+bool IsBlockDType(DType t);
 // Inverse of DTypeName; false for a spelling we do not support (e.g. "F8_E4M3", "U32").
 bool ParseDType(std::string_view name, DType* out);
 // "F32, F16, BF16, ...": for error messages.
@@ -90,11 +95,17 @@ class SafetensorsFile {
   std::map<std::string, std::string> metadata_;
 };
 
+class GgufFile;
+
 // A Hugging Face model folder: config.json plus model.safetensors or the shards listed in
-// model.safetensors.index.json. Tensor lookup by exact name across all shards.
+// model.safetensors.index.json; or one GGUF file written by `fastvlm quantize`, which embeds
+// config.json and the tokenizer / processor files (quant/convert.h). Tensor lookup by exact name
+// across all shards.
 class Checkpoint {
  public:
-  static StatusOr<std::unique_ptr<Checkpoint>> Open(const std::string& dir);
+  // `path`: a model folder, or a .gguf file.
+  static StatusOr<std::unique_ptr<Checkpoint>> Open(const std::string& path);
+  ~Checkpoint();
 
   const std::string& dir() const { return dir_; }
   // Raw text of config.json (parsed by io/config.h).
@@ -110,14 +121,25 @@ class Checkpoint {
   // All tensors, sorted by name.
   std::vector<const TensorView*> AllTensors() const;
   bool HasFile(const std::string& relative_name) const;  // e.g. "tokenizer.json"
+  // The text of such a file (from the folder, or embedded in the GGUF file).
+  StatusOr<std::string> ReadFile(const std::string& relative_name) const;
+  bool is_gguf() const { return gguf_ != nullptr; }
+  // What error messages call this checkpoint: the folder, or the GGUF file.
+  const std::string& path() const { return dir_; }
   // MappedFile::Populate on every shard.
   void Populate() const;
 
  private:
+  Checkpoint();
   std::string dir_;
   std::string config_json_;
   std::vector<std::unique_ptr<SafetensorsFile>> files_;
   std::map<std::string, const TensorView*> by_name_;
+  // GGUF checkpoints.
+  static StatusOr<std::unique_ptr<Checkpoint>> OpenGguf(const std::string& path);
+  std::unique_ptr<GgufFile> gguf_;
+  std::vector<TensorView> gguf_tensors_;
+  std::map<std::string, std::string> embedded_files_;
 };
 
 }  // namespace fastvlm::io

@@ -29,6 +29,8 @@ float ReadW(const Matrix& w, int64_t n, int64_t k) {
       std::memcpy(&h, row + 2 * k, 2);
       return F16ToF32(h);
     }
+    default:
+      CHECK(!IsBlockType(w.type));  // MatMul's prefill packs block types itself
   }
   return 0.0f;
 }

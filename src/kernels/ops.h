@@ -17,18 +17,32 @@ class ThreadPool;
 
 namespace fastvlm::kernels {
 
-enum class WType : uint8_t { kF32, kBF16, kF16 };
+// kQ8_0 / kQ4_0 / kQ4_1 are ggml's block formats (kernels/quant_blocks.h): each row is cols/32
+// blocks of 32 elements (cols must be a multiple of 32).
+enum class WType : uint8_t { kF32, kBF16, kF16, kQ8_0, kQ4_0, kQ4_1 };
 const char* WTypeName(WType t);
-inline size_t WTypeSize(WType t) { return t == WType::kF32 ? 4 : 2; }
+inline bool IsBlockType(WType t) { return t == WType::kQ8_0 || t == WType::kQ4_0 || t == WType::kQ4_1; }
+// Bytes per element of the plain types; 0 for block types (use RowBytes).
+inline size_t WTypeSize(WType t) {
+  return t == WType::kF32 ? 4 : (t == WType::kBF16 || t == WType::kF16) ? 2 : 0;
+}
+// Bytes of one block of 32 elements (block types only).
+inline int64_t BlockBytes(WType t) {
+  return t == WType::kQ8_0 ? 34 : t == WType::kQ4_0 ? 18 : t == WType::kQ4_1 ? 20 : 0;
+}
+// Bytes of one row of `cols` elements, for every type.
+inline int64_t RowBytes(WType t, int64_t cols) {
+  return IsBlockType(t) ? cols / 32 * BlockBytes(t) : cols * static_cast<int64_t>(WTypeSize(t));
+}
 
-// A read-only matrix view [rows, cols], row-major, rows `cols` elements apart.
+// A read-only matrix view [rows, cols], row-major, rows RowBytes(type, cols) bytes apart.
 struct Matrix {
   WType type = WType::kF32;
   const void* data = nullptr;
   int64_t rows = 0;
   int64_t cols = 0;
   const uint8_t* Row(int64_t r) const {
-    return static_cast<const uint8_t*>(data) + r * cols * static_cast<int64_t>(WTypeSize(type));
+    return static_cast<const uint8_t*>(data) + r * RowBytes(type, cols);
   }
 };
 
@@ -175,6 +189,26 @@ int64_t GemmScratchBytes(int64_t M, int64_t K);
 void GemmPacked(const float* x, int64_t ldx, int64_t M, const PackedMatrix& w,
                 const GemmEpilogue& ep, float* y, int64_t ldy, void* scratch);
 
+// --- Quantized weights (kQ8_0 / kQ4_0 / kQ4_1) ----------------------------------------------
+//
+// MatMul / MatMulShared / RowToF32 accept block-quantized matrices. With M <= 4 (decode) x is
+// quantized once per row to BlockQ8X (QuantizeRowQ8X) and every weight block meets it in an exact
+// int32 dot product; y = Σ_blocks d_w·d_x·isum (+ m·d_x·Σq_x for Q4_1) + bias, accumulated in
+// f32. The integer sums are identical on every target (scalar, Highway, AVX2, AVX-512 VNNI); only
+// the f32 summation order differs. With larger M (prefill) panels of weight rows are dequantized
+// and multiplied by the packed GEMM (bf16 panels where HasBF16DotProduct(), which rounds x to
+// bf16 as the bf16 path does; f32 panels otherwise), so x is not quantized there.
+struct BlockQ8X;  // kernels/quant_blocks.h
+
+// x[0, K) → K/32 blocks: d = amax/127, q = round-half-away(x/d) (ggml's Q8_0 rule, f32 scale).
+// K must be a multiple of 32. Same bits on every target.
+void QuantizeRowQ8X(const float* x, int64_t K, BlockQ8X* out);
+// Dequantizes row `row` of a block matrix into out[0, cols) (ggml's dequantize_row_*).
+void DequantizeRow(const Matrix& w, int64_t row, float* out);
+// Name of the integer dot-product kernel MatMul uses now for block types with small M
+// ("avx512vnni", "avx2", "hwy:<target>", "ref").
+const char* QuantGemvKernelName();
+
 // --- Target selection -----------------------------------------------------------------------
 
 // Name of the target the dispatched ops run on now ("AVX3_DL", "AVX2", "NEON", "ref", ...).
@@ -210,6 +244,11 @@ void RowToF32(const Matrix& w, int64_t row, float* out);
 void DotColumns(const float* q, const float* kt, int64_t dim, int64_t len, float scale, float* out);
 void WeightedRowSum(const float* p, const float* v, int64_t len, int64_t dim, int64_t ldv,
                     float* out);
+// Block-type MatMul as the fast paths define it for M <= 4: x quantized by QuantizeRowQ8X,
+// per-block int32 dot products, f32 accumulation in block order, for any M. (ref::MatMul on a
+// block type calls this for M <= 4 and multiplies by the dequantized weights in f32 above.)
+void MatMulQuant(const float* x, int64_t ldx, int64_t M, const Matrix& w, const float* bias,
+                 float* y, int64_t ldy);
 void Gelu(float* x, int64_t n);
 void DepthwiseConv(const float* x, const DwConvShape& s, const float* w, const float* bias,
                    bool gelu, float* y, int64_t p_begin, int64_t p_end);

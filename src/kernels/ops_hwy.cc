@@ -258,6 +258,7 @@ void SmallMImpl(const float* x, int64_t ldx, int64_t M, const MatMulTarget* targ
     case WType::kF32: return SmallMT<WType::kF32>(x, ldx, M, targets, count, *pool);
     case WType::kBF16: return SmallMT<WType::kBF16>(x, ldx, M, targets, count, *pool);
     case WType::kF16: return SmallMT<WType::kF16>(x, ldx, M, targets, count, *pool);
+    default: return;  // block types: MatMulQuantShared
   }
 }
 
@@ -267,6 +268,7 @@ void MatMulImpl(const float* x, int64_t ldx, int64_t M, const Matrix& w, const f
     case WType::kF32: return MatMulT<WType::kF32>(x, ldx, M, w, bias, y, ldy, *pool);
     case WType::kBF16: return MatMulT<WType::kBF16>(x, ldx, M, w, bias, y, ldy, *pool);
     case WType::kF16: return MatMulT<WType::kF16>(x, ldx, M, w, bias, y, ldy, *pool);
+    default: return;  // block types: MatMulQuantShared
   }
 }
 
@@ -418,6 +420,7 @@ void RowToF32Impl(const Matrix& w, int64_t row, float* out) {
       for (; k + L <= w.cols; k += L) hn::StoreU(LoadW<WType::kF16>(df, r, k), df, out + k);
       for (; k < w.cols; ++k) out[k] = ScalarW<WType::kF16>(r, k);
       return;
+    default: return;  // block types: DequantizeRow
   }
 }
 
@@ -516,6 +519,9 @@ bool UseReference();
 // returns false when it does not apply.
 bool MatMulBF16DotProduct(const float* x, int64_t ldx, int64_t M, const MatMulTarget* targets,
                           int count, ThreadPool& pool);
+// Block-quantized weights (matmul_quant.cc), all targets of one block type and K.
+void MatMulQuantShared(const float* x, int64_t ldx, int64_t M, const MatMulTarget* targets,
+                       int count, ThreadPool& pool);
 
 void MatMul(const float* x, int64_t ldx, int64_t M, const Matrix& w, const float* bias, float* y,
             int64_t ldy, ThreadPool& pool) {
@@ -540,6 +546,7 @@ void MatMulShared(const float* x, int64_t ldx, int64_t M, const MatMulTarget* ta
     }
     return;
   }
+  if (IsBlockType(targets[0].w->type)) return MatMulQuantShared(x, ldx, M, targets, count, pool);
   if (M <= 4) return HWY_DYNAMIC_DISPATCH(SmallMImpl)(x, ldx, M, targets, count, &pool);
   if (targets[0].w->type == WType::kBF16 && MatMulBF16DotProduct(x, ldx, M, targets, count, pool))
     return;
@@ -568,7 +575,10 @@ void Scale(float alpha, float* x, int64_t n) { FVLM_DISPATCH(Scale, alpha, x, n)
 void RoPE(float* x, int64_t heads, int64_t head_dim, const float* cos, const float* sin) {
   FVLM_DISPATCH(RoPE, x, heads, head_dim, cos, sin);
 }
-void RowToF32(const Matrix& w, int64_t row, float* out) { FVLM_DISPATCH(RowToF32, w, row, out); }
+void RowToF32(const Matrix& w, int64_t row, float* out) {
+  if (IsBlockType(w.type)) return DequantizeRow(w, row, out);
+  FVLM_DISPATCH(RowToF32, w, row, out);
+}
 void DotColumns(const float* q, const float* kt, int64_t dim, int64_t len, float scale, float* out) {
   FVLM_DISPATCH(DotColumns, q, kt, dim, len, scale, out);
 }

@@ -12,11 +12,18 @@ const char* WTypeName(WType t) {
     case WType::kF32: return "f32";
     case WType::kBF16: return "bf16";
     case WType::kF16: return "f16";
+    case WType::kQ8_0: return "q8_0";
+    case WType::kQ4_0: return "q4_0";
+    case WType::kQ4_1: return "q4_1";
   }
   return "?";
 }
 
 namespace ref {
+
+// matmul_quant.cc: block types, the integer formula for M <= 4, dequantized f32 above.
+void MatMulBlockRef(const float* x, int64_t ldx, int64_t M, const Matrix& w, const float* bias,
+                    float* y, int64_t ldy);
 
 namespace {
 inline float Elem(const Matrix& w, int64_t r, int64_t c) {
@@ -25,6 +32,7 @@ inline float Elem(const Matrix& w, int64_t r, int64_t c) {
     case WType::kF32: return reinterpret_cast<const float*>(row)[c];
     case WType::kBF16: return BF16ToF32(reinterpret_cast<const uint16_t*>(row)[c]);
     case WType::kF16: return F16ToF32(reinterpret_cast<const uint16_t*>(row)[c]);
+    default: return 0.0f;  // block types are handled by their callers
   }
   return 0.0f;
 }
@@ -32,6 +40,7 @@ inline float Elem(const Matrix& w, int64_t r, int64_t c) {
 
 void MatMul(const float* x, int64_t ldx, int64_t M, const Matrix& w, const float* bias, float* y,
             int64_t ldy) {
+  if (IsBlockType(w.type)) return MatMulBlockRef(x, ldx, M, w, bias, y, ldy);
   for (int64_t m = 0; m < M; ++m) {
     for (int64_t n = 0; n < w.rows; ++n) {
       float acc = 0.0f;
@@ -99,6 +108,7 @@ void RoPE(float* x, int64_t heads, int64_t head_dim, const float* cos, const flo
 }
 
 void RowToF32(const Matrix& w, int64_t row, float* out) {
+  if (IsBlockType(w.type)) return DequantizeRow(w, row, out);
   for (int64_t c = 0; c < w.cols; ++c) out[c] = Elem(w, row, c);
 }
 

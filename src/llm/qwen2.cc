@@ -29,8 +29,12 @@ StatusOr<kernels::Matrix> AsMatrix(const TensorView* t) {
     case DType::kF32: m.type = kernels::WType::kF32; break;
     case DType::kBF16: m.type = kernels::WType::kBF16; break;
     case DType::kF16: m.type = kernels::WType::kF16; break;
+    case DType::kQ8_0: m.type = kernels::WType::kQ8_0; break;
+    case DType::kQ4_0: m.type = kernels::WType::kQ4_0; break;
+    case DType::kQ4_1: m.type = kernels::WType::kQ4_1; break;
     default:
-      return Status::Error("tensor '%s' in %s has dtype %s; weights must be F32, BF16 or F16",
+      return Status::Error("tensor '%s' in %s has dtype %s; weights must be F32, BF16, F16, Q8_0, "
+                           "Q4_0 or Q4_1",
                            t->name.c_str(), t->file.c_str(), io::DTypeName(t->dtype));
   }
   m.data = t->data;

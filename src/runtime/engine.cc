@@ -16,11 +16,10 @@ namespace {
 // and converted checkpoints: crop_size, else size.shortest_edge), else the _NNNN suffix of
 // config.json's mm_vision_tower (Apple: "mobileclip_l_1024", spec §1.1), else 1024.
 int CheckpointImageSize(const io::Checkpoint& ckpt) {
-  std::ifstream in(ckpt.dir() + "/preprocessor_config.json");
-  if (in) {
-    std::stringstream ss;
-    ss << in.rdbuf();
-    auto j = nlohmann::json::parse(ss.str(), nullptr, /*allow_exceptions=*/false);
+  if (ckpt.HasFile("preprocessor_config.json")) {
+    auto text = ckpt.ReadFile("preprocessor_config.json");
+    auto j = nlohmann::json::parse(text.ok() ? *text : std::string(), nullptr,
+                                   /*allow_exceptions=*/false);
     if (j.is_object()) {
       if (j.contains("crop_size")) {
         const auto& c = j["crop_size"];
@@ -51,7 +50,17 @@ StatusOr<std::unique_ptr<Engine>> Engine::Load(const EngineOptions& opt) {
   ASSIGN_OR_RETURN(e->ckpt_, io::Checkpoint::Open(opt.model_path));
   ASSIGN_OR_RETURN(e->config_, io::ParseModelConfig(e->ckpt_->config_json(),
                                                     e->ckpt_->dir() + "/config.json"));
-  ASSIGN_OR_RETURN(e->tokenizer_, Tokenizer::LoadFromDir(e->ckpt_->dir()));
+  if (e->ckpt_->is_gguf()) {
+    const io::Checkpoint* ck = e->ckpt_.get();
+    FileSource src;
+    src.label = ck->path();
+    src.exists = [ck](const std::string& n) { return ck->HasFile(n); };
+    src.read = [ck](const std::string& n) { return ck->ReadFile(n); };
+    src.path = [ck](const std::string& n) { return ck->path() + ":" + n; };
+    ASSIGN_OR_RETURN(e->tokenizer_, Tokenizer::Load(src));
+  } else {
+    ASSIGN_OR_RETURN(e->tokenizer_, Tokenizer::LoadFromDir(e->ckpt_->dir()));
+  }
   ASSIGN_OR_RETURN(llm::Qwen2Weights w, llm::LoadQwen2Weights(*e->ckpt_, e->config_));
   // Fault the weights in now (part of load time), not during the first forward pass.
   e->ckpt_->Populate();

@@ -1,0 +1,77 @@
+// fastvlm quantize --model DIR --out FILE.gguf --type TYPE: writes the whole model (language
+// model, vision tower, projector, config, tokenizer, preprocessing settings) as one GGUF file.
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "base/timer.h"
+#include "cli/commands.h"
+#include "quant/convert.h"
+
+namespace fastvlm::cli {
+
+Command RegisterQuantize(CLI::App& app) {
+  struct Args {
+    std::string model, out, type, vision_type;
+    std::vector<std::string> tensor_types;
+  };
+  auto a = std::make_shared<Args>();
+  app.add_option("-m,--model", a->model, "Hugging Face model folder to convert")->required();
+  app.add_option("-o,--out", a->out, "Output GGUF file")->required();
+  app.add_option("--type", a->type,
+                 "Type of the language model's matrices: f32, bf16, f16, q8_0, q4_0, q4_1 "
+                 "(q4_1: 4-bit with a scale and a minimum per 32 values)")
+      ->required();
+  app.add_option("--vision-type", a->vision_type,
+                 "Type of the vision tower and projector weights: f32 or bf16 (default: as "
+                 "stored)");
+  app.add_option("--tensor-type", a->tensor_types,
+                 "PATTERN=TYPE: tensors whose name matches the regular expression PATTERN get "
+                 "TYPE (repeatable; the first match wins), e.g. 'lm_head|embed_tokens=q8_0'");
+  return [a]() -> int {
+    quant::ConvertOptions opt;
+    opt.model_dir = a->model;
+    opt.out_path = a->out;
+    if (!quant::ParseWType(a->type, &opt.type))
+      return Fail("--type " + a->type + ": expected f32, bf16, f16, q8_0, q4_0 or q4_1");
+    if (!a->vision_type.empty()) {
+      if (!quant::ParseWType(a->vision_type, &opt.vision_type))
+        return Fail("--vision-type " + a->vision_type + ": expected f32 or bf16");
+      opt.vision_type_set = true;
+    }
+    for (const std::string& tt : a->tensor_types) {
+      const size_t eq = tt.rfind('=');
+      kernels::WType t;
+      if (eq == std::string::npos || eq == 0 || !quant::ParseWType(tt.substr(eq + 1), &t))
+        return Fail("--tensor-type '" + tt + "': expected PATTERN=TYPE with TYPE one of f32, "
+                    "bf16, f16, q8_0, q4_0, q4_1");
+      opt.overrides.emplace_back(tt.substr(0, eq), t);
+    }
+    const bool tty = isatty(2);
+    const double t0 = NowSeconds();
+    quant::ConvertStats st;
+    Status s = quant::ConvertToGguf(opt, &st, [&](int done, int total, const std::string& name) {
+      if (!tty) return;
+      const int width = 30, filled = total ? width * done / total : width;
+      std::string bar(filled, '#');
+      bar.resize(width, '.');
+      std::fprintf(stderr, "\r\033[K[%s] %d/%d %.60s", bar.c_str(), done, total, name.c_str());
+      std::fflush(stderr);
+    });
+    if (tty) std::fprintf(stderr, "\r\033[K");
+    if (!s.ok()) return Fail(s.message());
+    std::string types;
+    for (const auto& [k, v] : st.type_counts) types += " " + k + " x" + std::to_string(v);
+    std::fprintf(stderr,
+                 "wrote %s: %d tensors (%s), %.1f MB (source %.1f MB), %d unused tensors "
+                 "dropped, %.1f s\n",
+                 a->out.c_str(), st.tensors, types.c_str() + (types.empty() ? 0 : 1),
+                 st.output_bytes / 1e6, st.source_bytes / 1e6, st.dropped, NowSeconds() - t0);
+    return 0;
+  };
+}
+
+}  // namespace fastvlm::cli

@@ -1,0 +1,281 @@
+// Quantized weights (ggml Q8_0 / Q4_0 / Q4_1 blocks) in MatMul, MatMulShared and RowToF32: the
+// activation quantizer, the scalar reference, the choice of body for decode, and the prefill
+// path (dequantized panels through GemmPacked). Plain C++: the SIMD bodies live in
+// matmul_quant_x86.cc and matmul_quant_hwy.cc.
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <vector>
+
+#include "base/check.h"
+#include "base/float16.h"
+#include "base/thread_pool.h"
+#include "hwy/highway.h"
+#include "hwy/targets.h"
+#include "kernels/matmul_quant_internal.h"
+#include "kernels/ops.h"
+#include "kernels/quant_blocks.h"
+
+namespace fastvlm::kernels {
+
+bool UseReference();      // targets.cc
+bool HasBF16DotProduct();  // targets.cc
+
+namespace {
+
+inline int Nibble(const uint8_t* qs, int i) { return i < 16 ? (qs[i] & 15) : (qs[i - 16] >> 4); }
+
+// Integer dot product of one weight block with one activation block, and the Q4_1 min term.
+inline int32_t BlockDot(WType t, const uint8_t* blk, const BlockQ8X& x) {
+  int32_t s = 0;
+  if (t == WType::kQ8_0) {
+    const auto* b = reinterpret_cast<const BlockQ8_0*>(blk);
+    for (int i = 0; i < 32; ++i) s += static_cast<int32_t>(b->qs[i]) * x.qs[i];
+  } else if (t == WType::kQ4_0) {
+    const auto* b = reinterpret_cast<const BlockQ4_0*>(blk);
+    for (int i = 0; i < 32; ++i) s += (Nibble(b->qs, i) - 8) * x.qs[i];
+  } else {
+    const auto* b = reinterpret_cast<const BlockQ4_1*>(blk);
+    for (int i = 0; i < 32; ++i) s += Nibble(b->qs, i) * x.qs[i];
+  }
+  return s;
+}
+
+}  // namespace
+
+void QuantizeRowQ8X(const float* x, int64_t K, BlockQ8X* out) {
+  CHECK_EQ(K % kQBlock, 0);
+  for (int64_t b = 0; b < K / kQBlock; ++b) {
+    const float* v = x + b * kQBlock;
+    float amax = 0.0f;
+    for (int i = 0; i < 32; ++i) amax = std::max(amax, std::fabs(v[i]));
+    const float d = amax / 127.0f;
+    const float id = d != 0.0f ? 1.0f / d : 0.0f;
+    int32_t sum = 0;
+    for (int i = 0; i < 32; ++i) {
+      // |v·id| <= 127 up to one rounding of id; clamp so the x86 sign trick never sees −128.
+      const int q = std::clamp(static_cast<int>(std::round(v[i] * id)), -127, 127);
+      out[b].qs[i] = static_cast<int8_t>(q);
+      sum += q;
+    }
+    out[b].d = d;
+    out[b].sum = sum;
+  }
+}
+
+void DequantizeRow(const Matrix& w, int64_t row, float* out) {
+  CHECK(IsBlockType(w.type));
+  const uint8_t* r = w.Row(row);
+  const int64_t nb = w.cols / kQBlock, bb = BlockBytes(w.type);
+  for (int64_t b = 0; b < nb; ++b) {
+    const uint8_t* blk = r + b * bb;
+    float* o = out + b * kQBlock;
+    if (w.type == WType::kQ8_0) {
+      BlockQ8_0 q;
+      std::memcpy(&q, blk, sizeof(q));
+      const float d = F16ToF32(q.d);
+      for (int i = 0; i < 32; ++i) o[i] = static_cast<float>(q.qs[i]) * d;
+    } else if (w.type == WType::kQ4_0) {
+      BlockQ4_0 q;
+      std::memcpy(&q, blk, sizeof(q));
+      const float d = F16ToF32(q.d);
+      for (int i = 0; i < 32; ++i) o[i] = static_cast<float>(Nibble(q.qs, i) - 8) * d;
+    } else {
+      BlockQ4_1 q;
+      std::memcpy(&q, blk, sizeof(q));
+      const float d = F16ToF32(q.d), m = F16ToF32(q.m);
+      for (int i = 0; i < 32; ++i) {
+        const float dq = static_cast<float>(Nibble(q.qs, i)) * d;  // two roundings, as ggml
+        o[i] = dq + m;
+      }
+    }
+  }
+}
+
+void QuantRowsRef(const BlockQ8X* xq, int M, const Matrix& w, int64_t n0, int64_t n1,
+                  const float* bias, float* y, int64_t ldy) {
+  const int64_t nb = w.cols / kQBlock, bb = BlockBytes(w.type);
+  for (int64_t n = n0; n < n1; ++n) {
+    const uint8_t* r = w.Row(n);
+    for (int i = 0; i < M; ++i) {
+      const BlockQ8X* x = xq + i * nb;
+      float acc = 0.0f;
+      for (int64_t b = 0; b < nb; ++b) {
+        const uint8_t* blk = r + b * bb;
+        uint16_t dh, mh;
+        std::memcpy(&dh, blk, 2);
+        const float isum = static_cast<float>(BlockDot(w.type, blk, x[b]));
+        acc += F16ToF32(dh) * x[b].d * isum;
+        if (w.type == WType::kQ4_1) {
+          std::memcpy(&mh, blk + 2, 2);
+          acc += F16ToF32(mh) * (x[b].d * static_cast<float>(x[b].sum));
+        }
+      }
+      y[i * ldy + n] = acc + (bias ? bias[n] : 0.0f);
+    }
+  }
+}
+
+namespace {
+
+// Quantized x for decode: grows to the widest M·K once, then reused (no steady-state allocation).
+BlockQ8X* QuantizeX(const float* x, int64_t ldx, int64_t M, int64_t K) {
+  static thread_local std::vector<BlockQ8X> buf;
+  const int64_t nb = K / kQBlock;
+  if (static_cast<int64_t>(buf.size()) < M * nb) buf.resize(M * nb);
+  for (int64_t i = 0; i < M; ++i) QuantizeRowQ8X(x + i * ldx, K, buf.data() + i * nb);
+  return buf.data();
+}
+
+// Which decode body runs now: the x86 intrinsics where the CPU has them and the forced Highway
+// target is at least as wide (so FASTVLM_SIMD=sse4 really tests the Highway body), else Highway.
+QuantRowsFn ChooseRows(WType t, const char** name) {
+  const int64_t targets = hwy::SupportedTargets() & HWY_TARGETS;
+  const int64_t best = targets & -targets;
+  bool avx512 = false, avx2 = false;
+#if HWY_ARCH_X86
+  avx512 = best == HWY_AVX3 || best == HWY_AVX3_DL;
+  avx2 = avx512 || best == HWY_AVX2;
+#endif
+  (void)best;
+  if (QuantRowsFn f = QuantRowsX86(t, avx512, avx2, name)) return f;
+  *name = "hwy";
+  return &QuantRowsHwy;
+}
+
+// Prefill: tasks of kNB weight rows; each dequantizes its rows into a packed panel (bf16 when the
+// bf16 dot product is on, else f32) held in a per-thread buffer and runs GemmPacked on it. The
+// dequantization is 16·K element conversions per panel against M·16·K multiply-adds.
+constexpr int64_t kNB = 64;
+
+void PackBlockRows(const Matrix& w, int64_t n0, int64_t n, bool bf16, float* row_tmp, void* dst) {
+  const int64_t K = w.cols, panels = (n + kPackPanel - 1) / kPackPanel, kp_n = K / 2;
+  for (int64_t j = 0; j < panels * kPackPanel; ++j) {
+    const int64_t pn = j / kPackPanel, jj = j % kPackPanel;
+    if (j < n) {
+      DequantizeRow(w, n0 + j, row_tmp);
+    } else {
+      std::fill(row_tmp, row_tmp + K, 0.0f);
+    }
+    if (bf16) {
+      uint16_t* out = static_cast<uint16_t*>(dst) + pn * kp_n * kPackPanel * 2;
+      for (int64_t kp = 0; kp < kp_n; ++kp) {
+        out[(kp * kPackPanel + jj) * 2] = F32ToBF16(row_tmp[2 * kp]);
+        out[(kp * kPackPanel + jj) * 2 + 1] = F32ToBF16(row_tmp[2 * kp + 1]);
+      }
+    } else {
+      float* out = static_cast<float*>(dst) + pn * K * kPackPanel;
+      for (int64_t k = 0; k < K; ++k) out[k * kPackPanel + jj] = row_tmp[k];
+    }
+  }
+}
+
+void PrefillQuant(const float* x, int64_t ldx, int64_t M, const MatMulTarget* targets, int count,
+                  ThreadPool& pool) {
+  const bool bf16 = HasBF16DotProduct();
+  const WType pt = bf16 ? WType::kBF16 : WType::kF32;
+  int64_t kmax = 0;
+  std::vector<int64_t> task_start(count + 1, 0);  // per call, not per row: negligible
+  for (int i = 0; i < count; ++i) {
+    kmax = std::max(kmax, targets[i].w->cols);
+    task_start[i + 1] = task_start[i] + (targets[i].w->rows + kNB - 1) / kNB;
+  }
+  pool.Run(task_start[count], [&](int64_t task, int) {
+    int i = 0;
+    while (task >= task_start[i + 1]) ++i;
+    const MatMulTarget& t = targets[i];
+    const int64_t K = t.w->cols;
+    const int64_t n0 = (task - task_start[i]) * kNB, n = std::min(kNB, t.w->rows - n0);
+    // Per-thread buffers, grown to the largest K and M once.
+    static thread_local std::vector<float> row_tmp;
+    static thread_local std::vector<uint8_t> panel, scratch;
+    if (static_cast<int64_t>(row_tmp.size()) < kmax) row_tmp.resize(kmax);
+    const int64_t pbytes = PackedMatrixBytes(pt, kNB, kmax);
+    if (static_cast<int64_t>(panel.size()) < pbytes + 64) panel.resize(pbytes + 64);
+    const int64_t sbytes = GemmScratchBytes(M, kmax);
+    if (static_cast<int64_t>(scratch.size()) < sbytes + 64) scratch.resize(sbytes + 64);
+    auto align64 = [](uint8_t* p) {
+      return reinterpret_cast<uint8_t*>((reinterpret_cast<uintptr_t>(p) + 63) & ~uintptr_t{63});
+    };
+    uint8_t* dst = align64(panel.data());
+    PackBlockRows(*t.w, n0, n, bf16, row_tmp.data(), dst);
+    PackedMatrix pm;
+    pm.type = pt;
+    pm.rows = n;
+    pm.cols = K;
+    pm.data = dst;
+    GemmEpilogue ep;
+    ep.bias = t.bias ? t.bias + n0 : nullptr;
+    GemmPacked(x, ldx, M, pm, ep, t.y + n0, t.ldy, align64(scratch.data()));
+  });
+}
+
+}  // namespace
+
+const char* QuantGemvKernelName() {
+  if (UseReference()) return "ref";
+  const char* name = "hwy";
+  ChooseRows(WType::kQ8_0, &name);
+  return name;
+}
+
+// Called by MatMulShared (ops_hwy.cc) when every target has the same block type and cols.
+void MatMulQuantShared(const float* x, int64_t ldx, int64_t M, const MatMulTarget* targets,
+                       int count, ThreadPool& pool) {
+  const WType t = targets[0].w->type;
+  const int64_t K = targets[0].w->cols;
+  CHECK_EQ(K % kQBlock, 0);
+  if (M > 4) return PrefillQuant(x, ldx, M, targets, count, pool);
+  const char* name = nullptr;
+  const QuantRowsFn rows_fn = ChooseRows(t, &name);
+  const BlockQ8X* xq = QuantizeX(x, ldx, M, K);
+  int64_t total = 0;
+  for (int i = 0; i < count; ++i) total += targets[i].w->rows;
+  // One weight row at a time per thread: a single sequential stream is what the hardware
+  // prefetcher follows best (see the bf16 GEMV in ops_hwy.cc).
+  pool.ParallelChunks(total, 16, 64, [&](int64_t b, int64_t e, int) {
+    int64_t start = 0;
+    for (int i = 0; i < count && start < e; ++i) {
+      const int64_t rows = targets[i].w->rows;
+      const int64_t lo = std::max(b, start), hi = std::min(e, start + rows);
+      if (lo < hi) {
+        const MatMulTarget& tg = targets[i];
+        rows_fn(xq, static_cast<int>(M), *tg.w, lo - start, hi - start, tg.bias, tg.y, tg.ldy);
+      }
+      start += rows;
+    }
+  });
+}
+
+namespace ref {
+void MatMulQuant(const float* x, int64_t ldx, int64_t M, const Matrix& w, const float* bias,
+                 float* y, int64_t ldy) {
+  CHECK(IsBlockType(w.type));
+  CHECK_EQ(w.cols % kQBlock, 0);
+  const int64_t nb = w.cols / kQBlock;
+  std::vector<BlockQ8X> xq(nb);
+  for (int64_t m = 0; m < M; ++m) {
+    QuantizeRowQ8X(x + m * ldx, w.cols, xq.data());
+    QuantRowsRef(xq.data(), 1, w, 0, w.rows, bias, y + m * ldy, ldy);
+  }
+}
+
+// What MatMul computes for block types: the integer formula for M <= 4 (decode), and for larger
+// M the product with the dequantized weights in f32 (the fast path rounds to bf16 when the bf16
+// dot product is on, as for bf16 weights).
+void MatMulBlockRef(const float* x, int64_t ldx, int64_t M, const Matrix& w, const float* bias,
+                    float* y, int64_t ldy) {
+  if (M <= 4) return MatMulQuant(x, ldx, M, w, bias, y, ldy);
+  std::vector<float> row(w.cols);
+  for (int64_t n = 0; n < w.rows; ++n) {
+    DequantizeRow(w, n, row.data());
+    for (int64_t m = 0; m < M; ++m) {
+      float acc = 0.0f;
+      for (int64_t k = 0; k < w.cols; ++k) acc += x[m * ldx + k] * row[k];
+      y[m * ldy + n] = acc + (bias ? bias[n] : 0.0f);
+    }
+  }
+}
+}  // namespace ref
+
+}  // namespace fastvlm::kernels

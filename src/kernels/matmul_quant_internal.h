@@ -1,0 +1,27 @@
+// Internal interface between the quantized-MatMul driver (matmul_quant.cc) and its bodies
+// (matmul_quant_x86.cc intrinsics, matmul_quant_hwy.cc Highway). Not part of the ops API.
+#pragma once
+
+#include <cstdint>
+
+#include "kernels/ops.h"
+#include "kernels/quant_blocks.h"
+
+namespace fastvlm::kernels {
+
+// Rows [n0, n1) of block matrix w against M (1..4) rows of quantized x (row i at xq + i·cols/32):
+// y[i·ldy + n] = Σ_b d_w·d_x·isum_b (+ m·d_x·sum_x for Q4_1) + bias[n]. bias may be null.
+using QuantRowsFn = void (*)(const BlockQ8X* xq, int M, const Matrix& w, int64_t n0, int64_t n1,
+                             const float* bias, float* y, int64_t ldy);
+
+// The best x86 intrinsics body the CPU and the active Highway target allow for type t, or null.
+// *name is set to the kernel's name when non-null is returned.
+QuantRowsFn QuantRowsX86(WType t, bool allow_avx512, bool allow_avx2, const char** name);
+// Highway body on the active target (matmul_quant_hwy.cc).
+void QuantRowsHwy(const BlockQ8X* xq, int M, const Matrix& w, int64_t n0, int64_t n1,
+                  const float* bias, float* y, int64_t ldy);
+// Scalar body: the reference definition.
+void QuantRowsRef(const BlockQ8X* xq, int M, const Matrix& w, int64_t n0, int64_t n1,
+                  const float* bias, float* y, int64_t ldy);
+
+}  // namespace fastvlm::kernels

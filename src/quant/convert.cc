@@ -1,0 +1,191 @@
+#include "quant/convert.h"
+
+#include <algorithm>
+#include <cctype>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <regex>
+#include <sstream>
+
+#include "base/float16.h"
+#include "io/config.h"
+#include "io/gguf.h"
+#include "io/safetensors.h"
+#include "quant/quant.h"
+
+namespace fastvlm::quant {
+namespace {
+
+using kernels::WType;
+
+io::GgmlType ToGgml(WType t) {
+  switch (t) {
+    case WType::kF32: return io::GgmlType::kF32;
+    case WType::kBF16: return io::GgmlType::kBF16;
+    case WType::kF16: return io::GgmlType::kF16;
+    case WType::kQ8_0: return io::GgmlType::kQ8_0;
+    case WType::kQ4_0: return io::GgmlType::kQ4_0;
+    case WType::kQ4_1: return io::GgmlType::kQ4_1;
+  }
+  return io::GgmlType::kF32;
+}
+
+// The files of a model folder besides weights and config.json that a GGUF must carry.
+constexpr const char* kEmbeddedFiles[] = {
+    "tokenizer.json",        "vocab.json",          "merges.txt",
+    "tokenizer_config.json", "special_tokens_map.json", "added_tokens.json",
+    "preprocessor_config.json", "processor_config.json", "chat_template.json",
+    "generation_config.json"};
+
+bool IsVisionTensor(const std::string& n) {
+  return n.rfind("model.vision_tower.", 0) == 0 || n.rfind("model.mm_projector.", 0) == 0 ||
+         n.rfind("model.multi_modal_projector.", 0) == 0;
+}
+
+// Tensors no model code reads: BatchNorm step counters and Apple's unused CLIP head.
+bool IsDropped(const std::string& n) {
+  return n.size() >= 20 && n.compare(n.size() - 20, 20, ".num_batches_tracked") == 0 ? true
+         : n.find("vision_tower.vision_tower.model.head.") != std::string::npos;
+}
+
+}  // namespace
+
+bool ParseWType(const std::string& s, WType* out) {
+  std::string l = s;
+  std::transform(l.begin(), l.end(), l.begin(), [](unsigned char c) { return std::tolower(c); });
+  static const std::map<std::string, WType> kNames = {
+      {"f32", WType::kF32},   {"bf16", WType::kBF16}, {"f16", WType::kF16},
+      {"q8_0", WType::kQ8_0}, {"q4_0", WType::kQ4_0}, {"q4_1", WType::kQ4_1}};
+  auto it = kNames.find(l);
+  if (it == kNames.end()) return false;
+  *out = it->second;
+  return true;
+}
+
+Status ConvertToGguf(const ConvertOptions& opt, ConvertStats* stats,
+                     const std::function<void(int, int, const std::string&)>& progress) {
+  ConvertStats st;
+  ASSIGN_OR_RETURN(auto ckpt, io::Checkpoint::Open(opt.model_dir));
+  ASSIGN_OR_RETURN(io::ModelConfig cfg,
+                   io::ParseModelConfig(ckpt->config_json(), opt.model_dir + "/config.json"));
+  if (opt.vision_type_set && opt.vision_type != WType::kF32 && opt.vision_type != WType::kBF16) {
+    return Status::Error("--vision-type %s: the vision tower is written as f32 or bf16 for now "
+                         "(int8 vision weights are not implemented yet)",
+                         kernels::WTypeName(opt.vision_type));
+  }
+  std::vector<std::regex> patterns;
+  for (const auto& [p, t] : opt.overrides) {
+    try {
+      patterns.emplace_back(p);
+    } catch (const std::regex_error& e) {
+      return Status::Error("--tensor-type '%s': not a valid regular expression (%s)", p.c_str(),
+                           e.what());
+    }
+  }
+
+  io::GgufWriter w(64);
+  w.SetString("general.architecture", "fastvlm");
+  w.SetString("general.name", std::filesystem::path(opt.model_dir).filename().string());
+  w.SetU32("fastvlm.format_version", 1);
+  w.SetString("fastvlm.config_json", ckpt->config_json());
+  w.SetString("fastvlm.quantization", kernels::WTypeName(opt.type));
+  w.SetString("fastvlm.source", opt.model_dir);
+  for (const char* f : kEmbeddedFiles) {
+    if (!ckpt->HasFile(f)) continue;
+    ASSIGN_OR_RETURN(std::string text, ckpt->ReadFile(f));
+    w.SetString(std::string("fastvlm.file.") + f, std::move(text));
+  }
+
+  const std::vector<const io::TensorView*> all = ckpt->AllTensors();
+  std::map<std::string, int> counts;
+  std::vector<float> row_f32;
+  for (size_t k = 0; k < all.size(); ++k) {
+    const io::TensorView& t = *all[k];
+    if (progress) progress(static_cast<int>(k), static_cast<int>(all.size()), t.name);
+    if (IsDropped(t.name)) {
+      ++st.dropped;
+      continue;
+    }
+    if (t.dtype != io::DType::kF32 && t.dtype != io::DType::kBF16 && t.dtype != io::DType::kF16) {
+      return Status::Error("tensor '%s' in %s has dtype %s; only F32 / BF16 / F16 tensors can be "
+                           "converted",
+                           t.name.c_str(), t.file.c_str(), io::DTypeName(t.dtype));
+    }
+    // Default: matrices of the language model take --type; the vision tower and projector
+    // --vision-type (or their stored type); vectors (norms, biases, scales) and small kernels f32.
+    const bool matrix = t.shape.size() == 2;
+    WType target = t.dtype == io::DType::kBF16 ? WType::kBF16 : WType::kF32;
+    if (IsVisionTensor(t.name)) {
+      if (opt.vision_type_set && (matrix || t.shape.size() == 4)) target = opt.vision_type;
+    } else if (matrix) {
+      target = opt.type;
+    } else {
+      target = WType::kF32;
+    }
+    for (size_t p = 0; p < patterns.size(); ++p) {
+      if (std::regex_search(t.name, patterns[p])) {
+        target = opt.overrides[p].second;
+        break;
+      }
+    }
+    const int64_t cols = t.shape.empty() ? 1 : t.shape.back();
+    const int64_t rows = t.numel() / std::max<int64_t>(cols, 1);
+    if (kernels::IsBlockType(target) && cols % 32 != 0) {
+      if (!matrix) target = WType::kF32;  // vectors never quantize
+      else
+        return Status::Error("tensor '%s' %s: rows of %lld values are not a multiple of the 32-"
+                             "value block of %s; keep it in a float type with --tensor-type",
+                             t.name.c_str(), t.ShapeString().c_str(), (long long)cols,
+                             kernels::WTypeName(target));
+    }
+    std::vector<uint8_t> out(static_cast<size_t>(rows * kernels::RowBytes(target, cols)));
+    row_f32.resize(static_cast<size_t>(cols));
+    const size_t src_row_bytes = static_cast<size_t>(cols) * io::DTypeSize(t.dtype);
+    for (int64_t r = 0; r < rows; ++r) {
+      io::TensorView row = t;
+      row.shape = {cols};
+      row.data = static_cast<const uint8_t*>(t.data) + r * src_row_bytes;
+      row.nbytes = src_row_bytes;
+      RETURN_IF_ERROR(io::CopyToF32(row, row_f32.data(), row_f32.size()));
+      uint8_t* dst = out.data() + r * kernels::RowBytes(target, cols);
+      switch (target) {
+        case WType::kF32:
+          std::memcpy(dst, row_f32.data(), cols * sizeof(float));
+          break;
+        case WType::kBF16:
+          if (t.dtype == io::DType::kBF16) {  // as stored, bit for bit
+            std::memcpy(dst, row.data, src_row_bytes);
+          } else {
+            for (int64_t c = 0; c < cols; ++c) {
+              const uint16_t v = F32ToBF16(row_f32[c]);
+              std::memcpy(dst + 2 * c, &v, 2);
+            }
+          }
+          break;
+        case WType::kF16:
+          for (int64_t c = 0; c < cols; ++c) {
+            const uint16_t v = F32ToF16(row_f32[c]);
+            std::memcpy(dst + 2 * c, &v, 2);
+          }
+          break;
+        default:
+          QuantizeRow(target, row_f32.data(), cols, dst);
+      }
+    }
+    st.source_bytes += t.nbytes;
+    ++counts[io::GgmlTypeName(ToGgml(target))];
+    RETURN_IF_ERROR(w.AddTensor(t.name, ToGgml(target), t.shape, std::move(out)));
+    ++st.tensors;
+  }
+  if (progress) progress(static_cast<int>(all.size()), static_cast<int>(all.size()), "");
+  RETURN_IF_ERROR(w.Write(opt.out_path));
+  std::error_code ec;
+  st.output_bytes = std::filesystem::file_size(opt.out_path, ec);
+  for (const auto& [k, v] : counts) st.type_counts.emplace_back(k, v);
+  if (stats) *stats = st;
+  return Status::Ok();
+}
+
+}  // namespace fastvlm::quant

@@ -1,0 +1,51 @@
+// HF checkpoint folder -> one self-contained GGUF file (`fastvlm quantize`): every tensor in the
+// chosen type, plus what a model folder carries besides weights (config.json, the tokenizer
+// files, preprocessor_config.json), so the file alone is a model.
+//
+// File conventions (fastvlm GGUF, format version 1):
+//   general.architecture = "fastvlm", general.name, general.alignment = 64
+//   fastvlm.format_version = 1
+//   fastvlm.config_json   = the source config.json, verbatim (io::ParseModelConfig reads it)
+//   fastvlm.file.<name>   = the text of each tokenizer / processor file of the folder
+//   fastvlm.quantization  = the --type given; fastvlm.source = the source folder
+//   tensors keep their Hugging Face names and row-major shapes.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "base/status.h"
+#include "kernels/ops.h"
+
+namespace fastvlm::quant {
+
+struct ConvertOptions {
+  std::string model_dir;
+  std::string out_path;
+  kernels::WType type = kernels::WType::kQ8_0;  // language-model matrices
+  // Vision tower + projector matrices; f32 or bf16 (unset: as stored, f16 -> f32).
+  bool vision_type_set = false;
+  kernels::WType vision_type = kernels::WType::kBF16;
+  // --tensor-type PATTERN=TYPE: the first pattern (std::regex_search on the tensor name) that
+  // matches decides, before the defaults.
+  std::vector<std::pair<std::string, kernels::WType>> overrides;
+};
+
+struct ConvertStats {
+  int tensors = 0;
+  int dropped = 0;             // unused tensors not written (num_batches_tracked, head.proj)
+  uint64_t source_bytes = 0;   // of the tensors written, as stored in the source
+  uint64_t output_bytes = 0;   // the GGUF file
+  std::vector<std::pair<std::string, int>> type_counts;  // "Q8_0" -> tensors
+};
+
+// Parses "f32", "bf16", "f16", "q8_0", "q4_0", "q4_1" (case-insensitive).
+bool ParseWType(const std::string& s, kernels::WType* out);
+
+// progress(done_tensors, total_tensors, name) is called before each tensor (may be null).
+Status ConvertToGguf(const ConvertOptions& opt, ConvertStats* stats,
+                     const std::function<void(int, int, const std::string&)>& progress = nullptr);
+
+}  // namespace fastvlm::quant

@@ -1,0 +1,274 @@
+// MatMul / MatMulShared / RowToF32 on block-quantized weights (Q8_0, Q4_0, Q4_1), on every SIMD
+// target this build compiled and the CPU supports, against the scalar reference and against an
+// independent double-precision evaluation of the same integer formula.
+//
+// Decode (M <= 4): every path computes the same exact int32 block sums; the f32 part differs. The
+// x86 bodies scale each vector lane's partial sum (not the block sum) and add them, so the bound
+// is 2·(nb + 8)·ε·Σ_b |d_w·d_x|·Σ_i(|level_i| + offset)·|q_x,i| (+ the Q4_1 min terms, bias). A
+// second test makes every f32 operation exact (power-of-two scales), so any integer difference
+// shows as inequality.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <random>
+#include <vector>
+
+#include "base/float16.h"
+#include "base/thread_pool.h"
+#include "kernels/ops.h"
+#include "kernels/quant_blocks.h"
+
+namespace fastvlm::kernels {
+namespace {
+
+constexpr float kEps = 1.0f / (1 << 24);
+constexpr WType kTypes[] = {WType::kQ8_0, WType::kQ4_0, WType::kQ4_1};
+
+std::vector<float> Random(size_t n, uint32_t seed, float scale = 1.0f) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> dist(0.0f, scale);
+  std::vector<float> v(n);
+  for (auto& x : v) x = dist(rng);
+  return v;
+}
+
+// Random bytes (Q8_0 includes −128) with random f16 scales; `exact` uses d = 2^-4, m = 2^-3.
+std::vector<uint8_t> RandomBlocks(WType t, int64_t rows, int64_t cols, uint32_t seed, bool exact) {
+  std::mt19937 rng(seed);
+  std::uniform_int_distribution<int> byte(0, 255);
+  std::normal_distribution<float> sd(0.0f, 0.01f);
+  std::vector<uint8_t> w(rows * RowBytes(t, cols));
+  for (auto& b : w) b = static_cast<uint8_t>(byte(rng));
+  const int64_t bb = BlockBytes(t);
+  for (int64_t b = 0; b < static_cast<int64_t>(w.size()) / bb; ++b) {
+    const uint16_t d = F32ToF16(exact ? 0.0625f : sd(rng)), m = F32ToF16(exact ? -0.125f : sd(rng));
+    std::memcpy(w.data() + b * bb, &d, 2);
+    if (t == WType::kQ4_1) std::memcpy(w.data() + b * bb + 2, &m, 2);
+  }
+  return w;
+}
+
+int WeightLevel(WType t, const uint8_t* blk, int i) {
+  if (t == WType::kQ8_0) return static_cast<int8_t>(blk[2 + i]);
+  const uint8_t* qs = blk + (t == WType::kQ4_1 ? 4 : 2);
+  const int q = i < 16 ? (qs[i] & 15) : (qs[i - 16] >> 4);
+  return t == WType::kQ4_0 ? q - 8 : q;
+}
+
+// The decode formula in double from the raw bytes; *abs_sum gets Σ|terms| for the error bound.
+double Expected(WType t, const Matrix& w, int64_t n, const std::vector<BlockQ8X>& xq,
+                double* abs_sum) {
+  const int64_t nb = w.cols / 32, bb = BlockBytes(t);
+  double s = 0, a = 0;
+  for (int64_t b = 0; b < nb; ++b) {
+    const uint8_t* blk = w.Row(n) + b * bb;
+    uint16_t dh, mh;
+    std::memcpy(&dh, blk, 2);
+    int64_t isum = 0, iabs = 0;
+    // The SIMD bodies may offset the levels (Q8_0 by 128 for u8×s8, Q4_0 by 8) and correct with
+    // the sum of x: their lane partial sums are bounded by Σ(|level| + offset)·|q_x|.
+    const int off = t == WType::kQ8_0 ? 128 : t == WType::kQ4_0 ? 8 : 0;
+    for (int i = 0; i < 32; ++i) {
+      isum += WeightLevel(t, blk, i) * xq[b].qs[i];
+      iabs += (std::abs(WeightLevel(t, blk, i)) + off) * std::abs(xq[b].qs[i]);
+    }
+    const double scale = double(F16ToF32(dh)) * xq[b].d;
+    s += scale * isum;
+    a += std::fabs(scale) * iabs;
+    if (t == WType::kQ4_1) {
+      std::memcpy(&mh, blk + 2, 2);
+      const double mt = double(F16ToF32(mh)) * xq[b].d * xq[b].sum;
+      s += mt;
+      a += std::fabs(mt);
+    }
+  }
+  *abs_sum = a;
+  return s;
+}
+
+class QuantOnTarget : public ::testing::TestWithParam<std::string> {
+ protected:
+  void SetUp() override { ASSERT_TRUE(ForceTarget(GetParam())) << GetParam(); }
+  void TearDown() override { ForceTarget("best"); }
+};
+
+TEST_P(QuantOnTarget, DecodeMatchesReference) {
+  ThreadPool pool(2);
+  for (WType t : kTypes) {
+    for (int64_t M : {1, 2, 3, 4}) {
+      for (int64_t N : {1, 5, 17, 67}) {
+        // 32, 96, 160: not multiples of 64 / 128 / 256 (every block-pair / vector remainder).
+        for (int64_t K : {32, 96, 160, 896}) {
+          const std::vector<uint8_t> wb = RandomBlocks(t, N, K, 100 + N + K, false);
+          const Matrix w{t, wb.data(), N, K};
+          const int64_t ldx = K + 5, ldy = N + 1, nb = K / 32;
+          std::vector<float> x = Random(M * ldx, 7 + M), bias = Random(N, 9);
+          std::vector<float> y(M * ldy, -1.0f), yr(M * ldy, -1.0f);
+          MatMul(x.data(), ldx, M, w, bias.data(), y.data(), ldy, pool);
+          ref::MatMul(x.data(), ldx, M, w, bias.data(), yr.data(), ldy);
+          std::vector<BlockQ8X> xq(nb);
+          for (int64_t m = 0; m < M; ++m) {
+            QuantizeRowQ8X(x.data() + m * ldx, K, xq.data());
+            for (int64_t n = 0; n < N; ++n) {
+              double abs_sum;
+              const double e = Expected(t, w, n, xq, &abs_sum) + bias[n];
+              const double tol = 2.0 * (nb + 8) * kEps * (abs_sum + std::fabs(bias[n]));
+              const float got = y[m * ldy + n], want = yr[m * ldy + n];
+              ASSERT_NEAR(got, want, tol) << WTypeName(t) << " M=" << M << " N=" << N << " K=" << K
+                                          << " m=" << m << " n=" << n << " on " << GetParam();
+              ASSERT_NEAR(want, e, tol) << "reference vs double, " << WTypeName(t);
+            }
+            EXPECT_EQ(y[m * ldy + N], -1.0f) << "wrote past the row";
+          }
+        }
+      }
+    }
+  }
+}
+
+TEST_P(QuantOnTarget, IntegerSumsExact) {
+  // d_w = 2^-4, m = 2^-3, and each x block holds ±127 with integer values, so d_x = 1 and
+  // q_x = x: every product and partial sum is exact in f32 and all paths must agree bit for bit.
+  ThreadPool pool(2);
+  const int64_t N = 37, K = 896, nb = K / 32;
+  std::mt19937 rng(5);
+  std::uniform_int_distribution<int> q(-127, 127);
+  for (WType t : kTypes) {
+    const std::vector<uint8_t> wb = RandomBlocks(t, N, K, 77, true);
+    const Matrix w{t, wb.data(), N, K};
+    for (int64_t M : {1, 2, 3, 4}) {
+      std::vector<float> x(M * K);
+      for (auto& v : x) v = static_cast<float>(q(rng));
+      for (int64_t m = 0; m < M; ++m)
+        for (int64_t b = 0; b < nb; ++b) x[m * K + b * 32 + (b % 32)] = (b & 1) ? 127.0f : -127.0f;
+      std::vector<float> y(M * N), yr(M * N);
+      MatMul(x.data(), K, M, w, nullptr, y.data(), N, pool);
+      ref::MatMul(x.data(), K, M, w, nullptr, yr.data(), N);
+      std::vector<BlockQ8X> xq(nb);
+      for (int64_t m = 0; m < M; ++m) {
+        QuantizeRowQ8X(x.data() + m * K, K, xq.data());
+        for (int64_t n = 0; n < N; ++n) {
+          double unused;
+          ASSERT_EQ(y[m * N + n], yr[m * N + n]) << WTypeName(t) << " M=" << M << " n=" << n;
+          ASSERT_EQ(yr[m * N + n], Expected(t, w, n, xq, &unused)) << WTypeName(t);
+        }
+      }
+    }
+  }
+}
+
+TEST_P(QuantOnTarget, PrefillMatchesDequantizedProduct) {
+  // M > 4 multiplies dequantized weights (bf16 panels with the bf16 dot product, else f32).
+  ThreadPool pool(2);
+  for (WType t : kTypes) {
+    for (int64_t M : {5, 9, 70}) {
+      const int64_t N = 83, K = 160, ldx = K + 3, ldy = N + 2;
+      const std::vector<uint8_t> wb = RandomBlocks(t, N, K, 11 + M, false);
+      const Matrix w{t, wb.data(), N, K};
+      std::vector<float> wf(N * K);
+      for (int64_t n = 0; n < N; ++n) RowToF32(w, n, wf.data() + n * K);
+      const Matrix wm{WType::kF32, wf.data(), N, K};
+      std::vector<float> x = Random(M * ldx, 3), bias = Random(N, 4);
+      std::vector<float> y(M * ldy, -1.0f), yr(M * ldy, -1.0f);
+      MatMul(x.data(), ldx, M, w, bias.data(), y.data(), ldy, pool);
+      ref::MatMul(x.data(), ldx, M, wm, bias.data(), yr.data(), ldy);
+      // bf16 rounding of x and w: relative 2^-8 per product (two half-ulps of 2^-8... ≤ 2^-8).
+      const double rel = HasBF16DotProduct() ? 0x1p-8 : 2.0 * (K + 1) * kEps;
+      for (int64_t m = 0; m < M; ++m) {
+        for (int64_t n = 0; n < N; ++n) {
+          double abs_sum = std::fabs(bias[n]);
+          for (int64_t k = 0; k < K; ++k) abs_sum += std::fabs(x[m * ldx + k] * wf[n * K + k]);
+          ASSERT_NEAR(y[m * ldy + n], yr[m * ldy + n], rel * abs_sum + 2.0 * (K + 1) * kEps * abs_sum)
+              << WTypeName(t) << " M=" << M << " m=" << m << " n=" << n;
+        }
+        EXPECT_EQ(y[m * ldy + N], -1.0f);
+      }
+    }
+  }
+}
+
+TEST_P(QuantOnTarget, SharedMixedTypesEqualSeparateCalls) {
+  ThreadPool pool(2);
+  const int64_t K = 96;
+  const std::vector<uint8_t> a8 = RandomBlocks(WType::kQ8_0, 70, K, 1, false);
+  const std::vector<uint8_t> b4 = RandomBlocks(WType::kQ4_0, 17, K, 2, false);
+  const std::vector<uint8_t> c41 = RandomBlocks(WType::kQ4_1, 5, K, 3, false);
+  std::vector<uint16_t> dbf(9 * K);
+  for (size_t i = 0; i < dbf.size(); ++i) dbf[i] = F32ToBF16(0.01f * static_cast<float>(i % 13) - 0.06f);
+  const Matrix ma{WType::kQ8_0, a8.data(), 70, K}, mb{WType::kQ4_0, b4.data(), 17, K},
+      mc{WType::kQ4_1, c41.data(), 5, K}, md{WType::kBF16, dbf.data(), 9, K};
+  const Matrix* ms[4] = {&ma, &mb, &mc, &md};
+  for (int64_t M : {1, 3, 9}) {
+    std::vector<float> x = Random(M * K, 4), bias = Random(70, 5);
+    std::vector<std::vector<float>> ys(4), rs(4);
+    MatMulTarget ts[4];
+    for (int i = 0; i < 4; ++i) {
+      ys[i].assign(M * ms[i]->rows, 0.0f);
+      rs[i].assign(M * ms[i]->rows, 1.0f);
+      ts[i] = {ms[i], bias.data(), ys[i].data(), ms[i]->rows};
+    }
+    MatMulShared(x.data(), K, M, ts, 4, pool);
+    for (int i = 0; i < 4; ++i) {
+      MatMul(x.data(), K, M, *ms[i], bias.data(), rs[i].data(), ms[i]->rows, pool);
+      ASSERT_EQ(ys[i], rs[i]) << "target " << i << " M=" << M;
+    }
+    // All three Q8_0-shaped targets of one type share one pass too.
+    MatMulTarget same[2] = {{&ma, nullptr, ys[0].data(), 70}, {&ma, nullptr, rs[0].data(), 70}};
+    MatMulShared(x.data(), K, M, same, 2, pool);
+    ASSERT_EQ(ys[0], rs[0]);
+  }
+}
+
+TEST_P(QuantOnTarget, RowToF32Dequantizes) {
+  for (WType t : kTypes) {
+    const int64_t N = 3, K = 96;
+    const std::vector<uint8_t> wb = RandomBlocks(t, N, K, 8, false);
+    const Matrix w{t, wb.data(), N, K};
+    EXPECT_EQ(w.Row(2) - w.Row(0), 2 * RowBytes(t, K));
+    std::vector<float> out(K), r(K);
+    for (int64_t n = 0; n < N; ++n) {
+      RowToF32(w, n, out.data());
+      ref::RowToF32(w, n, r.data());
+      for (int64_t k = 0; k < K; ++k) {
+        const uint8_t* blk = w.Row(n) + (k / 32) * BlockBytes(t);
+        uint16_t dh, mh;
+        std::memcpy(&dh, blk, 2);
+        float want = static_cast<float>(WeightLevel(t, blk, k % 32)) * F16ToF32(dh);
+        if (t == WType::kQ4_1) {
+          std::memcpy(&mh, blk + 2, 2);
+          want = want + F16ToF32(mh);
+        }
+        ASSERT_EQ(out[k], want) << WTypeName(t) << " n=" << n << " k=" << k;
+        ASSERT_EQ(r[k], want);
+      }
+    }
+  }
+}
+
+TEST(QuantActivations, RoundTripAndRange) {
+  std::vector<float> x = Random(96, 1, 3.0f);
+  x[0] = 0.5f;  // a tie after scaling is not guaranteed; check the invariants instead
+  std::vector<BlockQ8X> q(3);
+  QuantizeRowQ8X(x.data(), 96, q.data());
+  for (int b = 0; b < 3; ++b) {
+    int sum = 0;
+    for (int i = 0; i < 32; ++i) {
+      ASSERT_GE(q[b].qs[i], -127);
+      ASSERT_LE(std::fabs(x[b * 32 + i] - q[b].d * q[b].qs[i]), q[b].d * 0.5f * (1 + 1e-5f));
+      sum += q[b].qs[i];
+    }
+    EXPECT_EQ(sum, q[b].sum);
+  }
+  std::vector<float> z(32, 0.0f);
+  QuantizeRowQ8X(z.data(), 32, q.data());
+  EXPECT_EQ(q[0].d, 0.0f);
+  EXPECT_EQ(q[0].sum, 0);
+}
+
+INSTANTIATE_TEST_SUITE_P(AllTargets, QuantOnTarget, ::testing::ValuesIn(AvailableTargets()),
+                         [](const auto& info) { return info.param; });
+
+}  // namespace
+}  // namespace fastvlm::kernels
