@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "util/compare.h"
 #include "base/thread_pool.h"
 #include "io/config.h"
 #include "io/safetensors.h"
@@ -39,27 +40,8 @@ std::vector<float> ReadF32(const std::string& path, size_t expected) {
   return v;
 }
 
-struct Diff {
-  double max_abs = 0, max_ref = 0, nmse = 0;
-  size_t worst = 0;
-};
-
-Diff Compare(const float* a, const float* ref, size_t n) {
-  Diff d;
-  double se = 0, ss = 0;
-  for (size_t i = 0; i < n; ++i) {
-    const double e = std::fabs(double{a[i]} - ref[i]);
-    if (e > d.max_abs) {
-      d.max_abs = e;
-      d.worst = i;
-    }
-    d.max_ref = std::max(d.max_ref, std::fabs(double{ref[i]}));
-    se += e * e;
-    ss += double{ref[i]} * ref[i];
-  }
-  d.nmse = se / std::max(ss, 1e-30);
-  return d;
-}
+using ::fastvlm::testing::Compare;
+using ::fastvlm::testing::Diff;
 
 struct Loaded {
   std::unique_ptr<io::Checkpoint> ckpt;

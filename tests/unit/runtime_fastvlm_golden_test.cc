@@ -25,6 +25,7 @@
 #include <string>
 #include <vector>
 
+#include "util/compare.h"
 #include "image/image.h"
 #include "kernels/ops.h"
 #include "runtime/engine.h"
@@ -54,27 +55,8 @@ std::vector<float> ReadTensor(const nlohmann::json& g, const std::string& name) 
   return v;
 }
 
-struct Diff {
-  double max_abs = 0, max_ref = 0, nmse = 0;
-  size_t worst = 0;
-};
-
-Diff Compare(const float* a, const float* ref, size_t n) {
-  Diff d;
-  double se = 0, ss = 0;
-  for (size_t i = 0; i < n; ++i) {
-    const double e = std::fabs(double{a[i]} - ref[i]);
-    if (e > d.max_abs) {
-      d.max_abs = e;
-      d.worst = i;
-    }
-    d.max_ref = std::max(d.max_ref, std::fabs(double{ref[i]}));
-    se += e * e;
-    ss += double{ref[i]} * ref[i];
-  }
-  d.nmse = se / std::max(ss, 1e-30);
-  return d;
-}
+using ::fastvlm::testing::Compare;
+using ::fastvlm::testing::Diff;
 
 struct Case {
   std::string golden;  // tiny-f32 / tiny-bf16
@@ -82,14 +64,14 @@ struct Case {
   bool exact;          // --exact (f32 activations in every GEMM)
 };
 
-std::string Name(const testing::TestParamInfo<Case>& p) {
+std::string Name(const ::testing::TestParamInfo<Case>& p) {
   std::string n = p.param.golden + "_" + p.param.layout + (p.param.exact ? "_exact" : "_fast");
   for (char& c : n)
     if (c == '-') c = '_';
   return n;
 }
 
-class FastVlmGolden : public testing::TestWithParam<Case> {
+class FastVlmGolden : public ::testing::TestWithParam<Case> {
  protected:
   void TearDown() override { kernels::SetBF16DotProduct(true); }
 };
@@ -161,7 +143,7 @@ TEST_P(FastVlmGolden, PipelineMatchesTransformers) {
 
 INSTANTIATE_TEST_SUITE_P(
     All, FastVlmGolden,
-    testing::Values(Case{"tiny-f32", "hf", false}, Case{"tiny-f32", "apple", false},
+    ::testing::Values(Case{"tiny-f32", "hf", false}, Case{"tiny-f32", "apple", false},
                     Case{"tiny-f32", "hf", true}, Case{"tiny-bf16", "hf", false},
                     Case{"tiny-bf16", "apple", false}, Case{"tiny-bf16", "hf", true},
                     Case{"tiny-bf16", "apple", true}),
