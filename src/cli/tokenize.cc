@@ -3,7 +3,11 @@
 #include <cstdio>
 #include <sstream>
 
+#include <filesystem>
+
 #include "cli/commands.h"
+#include "io/safetensors.h"
+#include "runtime/engine.h"
 #include "tokenizer/tokenizer.h"
 
 namespace fastvlm::cli {
@@ -14,13 +18,22 @@ Command RegisterTokenize(CLI::App& app) {
     bool ids = false;
   };
   auto a = std::make_shared<Args>();
-  app.add_option("-m,--model", a->model, "Model folder with the tokenizer files")->required();
+  app.add_option("-m,--model", a->model,
+                 "Model folder with the tokenizer files, or a GGUF file from fastvlm quantize")
+      ->required();
   app.add_option("-t,--text", a->text,
                  "Text to tokenize; with --ids, space- or comma-separated token ids to decode")
       ->required();
   app.add_flag("--ids", a->ids, "Decode ids back to text instead");
   return [a]() -> int {
-    auto tok = Tokenizer::LoadFromDir(a->model);
+    StatusOr<std::unique_ptr<Tokenizer>> tok = Status::Error("unreachable");
+    if (std::filesystem::is_regular_file(a->model)) {  // a GGUF file embeds the tokenizer
+      auto ckpt = io::Checkpoint::Open(a->model);
+      if (!ckpt.ok()) return Fail(ckpt.status().message());
+      tok = LoadTokenizer(**ckpt);
+    } else {
+      tok = Tokenizer::LoadFromDir(a->model);
+    }
     if (!tok.ok()) return Fail(tok.status().message());
     if (a->ids) {
       std::vector<int32_t> ids;

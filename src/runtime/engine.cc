@@ -44,23 +44,24 @@ int CheckpointImageSize(const io::Checkpoint& ckpt) {
 }
 }  // namespace
 
+StatusOr<std::unique_ptr<Tokenizer>> LoadTokenizer(const io::Checkpoint& ckpt) {
+  if (!ckpt.is_gguf()) return Tokenizer::LoadFromDir(ckpt.dir());
+  const io::Checkpoint* ck = &ckpt;
+  FileSource src;
+  src.label = ck->path();
+  src.exists = [ck](const std::string& n) { return ck->HasFile(n); };
+  src.read = [ck](const std::string& n) { return ck->ReadFile(n); };
+  src.path = [ck](const std::string& n) { return ck->path() + ":" + n; };
+  return Tokenizer::Load(src);
+}
+
 StatusOr<std::unique_ptr<Engine>> Engine::Load(const EngineOptions& opt) {
   const double t0 = NowSeconds();
   std::unique_ptr<Engine> e(new Engine());
   ASSIGN_OR_RETURN(e->ckpt_, io::Checkpoint::Open(opt.model_path));
   ASSIGN_OR_RETURN(e->config_, io::ParseModelConfig(e->ckpt_->config_json(),
                                                     e->ckpt_->dir() + "/config.json"));
-  if (e->ckpt_->is_gguf()) {
-    const io::Checkpoint* ck = e->ckpt_.get();
-    FileSource src;
-    src.label = ck->path();
-    src.exists = [ck](const std::string& n) { return ck->HasFile(n); };
-    src.read = [ck](const std::string& n) { return ck->ReadFile(n); };
-    src.path = [ck](const std::string& n) { return ck->path() + ":" + n; };
-    ASSIGN_OR_RETURN(e->tokenizer_, Tokenizer::Load(src));
-  } else {
-    ASSIGN_OR_RETURN(e->tokenizer_, Tokenizer::LoadFromDir(e->ckpt_->dir()));
-  }
+  ASSIGN_OR_RETURN(e->tokenizer_, LoadTokenizer(*e->ckpt_));
   ASSIGN_OR_RETURN(llm::Qwen2Weights w, llm::LoadQwen2Weights(*e->ckpt_, e->config_));
   // Fault the weights in now (part of load time), not during the first forward pass.
   e->ckpt_->Populate();

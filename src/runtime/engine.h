@@ -66,6 +66,9 @@ struct GenerationStats {
 // Returning false stops generation.
 using TokenCallback = std::function<bool(const std::string& text, int32_t id)>;
 
+// The tokenizer of a checkpoint: its folder's files, or the ones a GGUF file embeds.
+StatusOr<std::unique_ptr<Tokenizer>> LoadTokenizer(const io::Checkpoint& ckpt);
+
 class Engine {
  public:
   static StatusOr<std::unique_ptr<Engine>> Load(const EngineOptions& opt);

@@ -82,4 +82,13 @@ assert got.startswith(want + want), f"chat answers differ from the golden text:\
 assert len(got) > 2 * len(want), "no third answer"
 PY
 echo "chat: answers identical to transformers; /reset works"
+# The same model as one GGUF file (fastvlm quantize --type f32: the weights unchanged) streams the
+# same text; its embedded tokenizer gives the same ids.
+"$bin" quantize --model "$model" --out "$tmp/tiny.gguf" --type f32 2> "$tmp/err.txt" ||
+  { echo "FAIL: quantize"; cat "$tmp/err.txt"; exit 1; }
+"$bin" run --model "$tmp/tiny.gguf" --image "$img" --prompt "$prompt" -n 32 --ignore-eos > "$tmp/out.txt"
+same_text "$tmp/out.txt" "$g" || { echo "  (f32 GGUF)"; exit 1; }
+[ "$("$bin" tokenize --model "$tmp/tiny.gguf" --text "Hello world")" = \
+  "$("$bin" tokenize --model "$model" --text "Hello world")" ] || { echo "FAIL: GGUF tokenizer ids"; exit 1; }
+echo "quantize --type f32 -> GGUF: same text, same token ids"
 echo "PASS"
