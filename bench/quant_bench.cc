@@ -3,7 +3,7 @@
 // Decode (M=1): GB/s of weights streamed and the tokens/s the GEMVs alone would allow
 // (24 × (q, k, v, o, gate, up, down) + lm_head). Each measurement rotates over enough copies of
 // the matrix (>= 256 MB) that the weights come from DRAM, as in a real decode step.
-// Prefill (M = prefill_M, default 256): GFLOP/s.
+// Prefill (M = prefill_M, default 256; 0 skips it): GFLOP/s.
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -98,6 +98,7 @@ int main(int argc, char** argv) {
                 kernels::WTypeName(t), token_bytes / 1e6, token_s * 1e3,
                 token_bytes / token_s / 1e9, 1.0 / token_s);
   }
+  if (Mp <= 0) return 0;
   std::printf("\nPrefill GEMM (M=%d):\n", Mp);
   for (WType t : {WType::kBF16, WType::kQ8_0, WType::kQ4_0}) {
     for (const auto& s : shapes) {

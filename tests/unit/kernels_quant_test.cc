@@ -99,8 +99,10 @@ TEST_P(QuantOnTarget, DecodeMatchesReference) {
   for (WType t : kTypes) {
     for (int64_t M : {1, 2, 3, 4}) {
       for (int64_t N : {1, 5, 17, 67}) {
-        // 32, 96, 160: not multiples of 64 / 128 / 256 (every block-pair / vector remainder).
-        for (int64_t K : {32, 96, 160, 896}) {
+        // 32, 96, 160: not multiples of 64 / 128 / 256 (every block-pair / vector remainder);
+        // 512: 16 blocks (one full group of the M = 1 AVX-512 body, no tail); 544 / 672: one
+        // group + a tail of 1 / 5 blocks (partial 4-block subgroup); 4864: Qwen2's down_proj.
+        for (int64_t K : {32, 96, 160, 512, 544, 672, 896, 4864}) {
           const std::vector<uint8_t> wb = RandomBlocks(t, N, K, 100 + N + K, false);
           const Matrix w{t, wb.data(), N, K};
           const int64_t ldx = K + 5, ldy = N + 1, nb = K / 32;
@@ -132,10 +134,12 @@ TEST_P(QuantOnTarget, IntegerSumsExact) {
   // d_w = 2^-4, m = 2^-3, and each x block holds ±127 with integer values, so d_x = 1 and
   // q_x = x: every product and partial sum is exact in f32 and all paths must agree bit for bit.
   ThreadPool pool(2);
-  const int64_t N = 37, K = 896, nb = K / 32;
+  const int64_t N = 37;
   std::mt19937 rng(5);
   std::uniform_int_distribution<int> q(-127, 127);
+  for (int64_t K : {896, 544, 4864})
   for (WType t : kTypes) {
+    const int64_t nb = K / 32;
     const std::vector<uint8_t> wb = RandomBlocks(t, N, K, 77, true);
     const Matrix w{t, wb.data(), N, K};
     for (int64_t M : {1, 2, 3, 4}) {
