@@ -116,6 +116,8 @@ void QuantRowsRef(const BlockQ8X* xq, int M, const Matrix& w, int64_t n0, int64_
   }
 }
 
+int64_t ActiveTargetsMask();  // targets.cc: hwy::SupportedTargets(), cached
+
 namespace {
 
 // Quantized x for decode: grows to the widest M·K once, then reused (no steady-state allocation).
@@ -130,7 +132,7 @@ BlockQ8X* QuantizeX(const float* x, int64_t ldx, int64_t M, int64_t K) {
 // Which decode body runs now: the x86 intrinsics where the CPU has them and the forced Highway
 // target is at least as wide (so FASTVLM_SIMD=sse4 really tests the Highway body), else Highway.
 QuantRowsFn ChooseRows(WType t, const char** name) {
-  const int64_t targets = hwy::SupportedTargets() & HWY_TARGETS;
+  const int64_t targets = ActiveTargetsMask();
   const int64_t best = targets & -targets;
   bool avx512 = false, avx2 = false;
 #if HWY_ARCH_X86

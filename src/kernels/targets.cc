@@ -1,6 +1,7 @@
 // Run-time target selection: FASTVLM_SIMD forces a lower target (or the scalar reference) for
 // tests and bug reports.
 #include <algorithm>
+#include <atomic>
 #include <cctype>
 #include <cstdio>
 #include <cstdlib>
@@ -44,6 +45,18 @@ const EnvInit g_env_init;
 }  // namespace
 
 bool UseReference() { return g_use_reference; }
+
+// hwy::SupportedTargets() & HWY_TARGETS, cached: ops that pick an intrinsics body per call ask
+// for it on every call (a measurable cost in the decode GEMV). ForceTarget refreshes it.
+static std::atomic<int64_t> g_active_targets{0};
+int64_t ActiveTargetsMask() {
+  int64_t t = g_active_targets.load(std::memory_order_relaxed);
+  if (t == 0) {
+    t = hwy::SupportedTargets() & HWY_TARGETS;
+    g_active_targets.store(t, std::memory_order_relaxed);
+  }
+  return t;
+}
 
 bool CpuHasAvx512Bf16();  // matmul_bf16_x86.cc
 
@@ -92,6 +105,7 @@ bool ForceTarget(const std::string& name_in) {
   if (chosen == 0) return false;
   g_use_reference = false;
   hwy::SetSupportedTargetsForTest(chosen == real ? 0 : chosen);
+  g_active_targets.store(hwy::SupportedTargets() & HWY_TARGETS, std::memory_order_relaxed);
   const int64_t best = chosen & -chosen;
 #if HWY_ARCH_X86
   g_bf16_allowed = (best == HWY_AVX3 || best == HWY_AVX3_DL);
