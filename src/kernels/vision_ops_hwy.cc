@@ -73,6 +73,21 @@ using DupIdx = decltype(hn::SetTableIndices(DF(), static_cast<const int32_t*>(nu
 
 // Input vector for output channels [o, o + kL) of pixel offset `idx` (= pixel · C): x[idx + o]
 // for mult 1; for mult 2, input channels o/2 .. o/2 + kL/2 − 1 each duplicated.
+// The input window of output pixel (oy, ox): its top-left input coordinate and the kernel taps
+// [ky0, ky1) × [kx0, kx1) that fall inside the image (zero padding elsewhere).
+struct Window {
+  int64_t iy0, ix0;
+  int ky0, ky1, kx0, kx1;
+};
+template <class Shape>
+HWY_INLINE Window PixelWindow(int64_t oy, int64_t ox, const Shape& s) {
+  const int64_t iy0 = oy * s.stride - s.pad, ix0 = ox * s.stride - s.pad;
+  return {iy0, ix0, static_cast<int>(std::max<int64_t>(0, -iy0)),
+          static_cast<int>(std::min<int64_t>(s.k, s.H - iy0)),
+          static_cast<int>(std::max<int64_t>(0, -ix0)),
+          static_cast<int>(std::min<int64_t>(s.k, s.W - ix0))};
+}
+
 template <int kMult>
 HWY_INLINE VF LoadIn(DF df, const float* x, int64_t idx, int64_t o, int64_t total,
                      const DupIdx& dup) {
@@ -122,12 +137,7 @@ void DwConvT(const float* x, const DwConvShape& s, const float* w, const float* 
   for (int64_t i = 0; i < kL; ++i) dup_idx[i] = static_cast<int32_t>(i / 2);
   const auto dup = hn::SetTableIndices(df, dup_idx);
   for (int64_t p = p_begin; p < p_end; ++p) {
-    const int64_t oy = p / OW, ox = p % OW;
-    const int64_t iy0 = oy * s.stride - s.pad, ix0 = ox * s.stride - s.pad;
-    const int ky0 = static_cast<int>(std::max<int64_t>(0, -iy0));
-    const int ky1 = static_cast<int>(std::min<int64_t>(s.k, s.H - iy0));
-    const int kx0 = static_cast<int>(std::max<int64_t>(0, -ix0));
-    const int kx1 = static_cast<int>(std::min<int64_t>(s.k, s.W - ix0));
+    const auto [iy0, ix0, ky0, ky1, kx0, kx1] = PixelWindow(p / OW, p % OW, s);
     float* yp = y + (p - p_begin) * Cout;
     int64_t o = 0;
     for (; o + 4 * kL <= Cout; o += 4 * kL)
@@ -189,12 +199,7 @@ void Conv2DImpl(const float* x, const ConvShape& s, const float* w, const float*
   const DF df;
   const int64_t OW = s.OW(), Cout = s.Cout;
   for (int64_t p = p_begin; p < p_end; ++p) {
-    const int64_t oy = p / OW, ox = p % OW;
-    const int64_t iy0 = oy * s.stride - s.pad, ix0 = ox * s.stride - s.pad;
-    const int ky0 = static_cast<int>(std::max<int64_t>(0, -iy0));
-    const int ky1 = static_cast<int>(std::min<int64_t>(s.k, s.H - iy0));
-    const int kx0 = static_cast<int>(std::max<int64_t>(0, -ix0));
-    const int kx1 = static_cast<int>(std::min<int64_t>(s.k, s.W - ix0));
+    const auto [iy0, ix0, ky0, ky1, kx0, kx1] = PixelWindow(p / OW, p % OW, s);
     float* yp = y + (p - p_begin) * Cout;
     int64_t o = 0;
     for (; o + 4 * kL <= Cout; o += 4 * kL)

@@ -13,6 +13,7 @@
 
 #include "base/float16.h"
 #include "base/thread_pool.h"
+#include "util/kernel_targets.h"
 #include "kernels/ops.h"
 
 namespace fastvlm::kernels {
@@ -37,23 +38,13 @@ struct TypedMatrix {
 TypedMatrix MakeMatrix(WType t, int64_t rows, int64_t cols, uint32_t seed) {
   TypedMatrix tm;
   tm.f32 = Random(rows * cols, seed);
-  if (t != WType::kF32) {
-    tm.half.resize(tm.f32.size());
-    for (size_t i = 0; i < tm.f32.size(); ++i) {
-      tm.half[i] = t == WType::kBF16 ? F32ToBF16(tm.f32[i]) : F32ToF16(tm.f32[i]);
-      tm.f32[i] = t == WType::kBF16 ? BF16ToF32(tm.half[i]) : F16ToF32(tm.half[i]);
-    }
-  }
+  ::fastvlm::testing::RoundToStored(t, &tm.f32, &tm.half);
   tm.m = Matrix{t, t == WType::kF32 ? static_cast<const void*>(tm.f32.data()) : tm.half.data(),
                 rows, cols};
   return tm;
 }
 
-class OpsOnTarget : public ::testing::TestWithParam<std::string> {
- protected:
-  void SetUp() override { ASSERT_TRUE(ForceTarget(GetParam())) << GetParam(); }
-  void TearDown() override { ForceTarget("best"); }
-};
+class OpsOnTarget : public ::fastvlm::testing::OnEveryTarget {};
 
 TEST_P(OpsOnTarget, MatMulMatchesReference) {
   ThreadPool pool(2);

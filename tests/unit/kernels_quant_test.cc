@@ -17,6 +17,7 @@
 
 #include "base/float16.h"
 #include "base/thread_pool.h"
+#include "util/kernel_targets.h"
 #include "kernels/ops.h"
 #include "kernels/quant_blocks.h"
 
@@ -88,11 +89,7 @@ double Expected(WType t, const Matrix& w, int64_t n, const std::vector<BlockQ8X>
   return s;
 }
 
-class QuantOnTarget : public ::testing::TestWithParam<std::string> {
- protected:
-  void SetUp() override { ASSERT_TRUE(ForceTarget(GetParam())) << GetParam(); }
-  void TearDown() override { ForceTarget("best"); }
-};
+class QuantOnTarget : public ::fastvlm::testing::OnEveryTarget {};
 
 TEST_P(QuantOnTarget, DecodeMatchesReference) {
   ThreadPool pool(2);

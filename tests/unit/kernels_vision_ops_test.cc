@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "base/float16.h"
+#include "util/kernel_targets.h"
 #include "kernels/ops.h"
 
 namespace fastvlm::kernels {
@@ -35,11 +36,7 @@ double GeluExact(double x) { return 0.5 * x * (1.0 + std::erf(x / std::sqrt(2.0)
 // exact value; std::erf is within 1 ulp).
 double GeluTol(double v) { return 0.5 * std::fabs(v) * (kErfAbs + 2 * kEps) + 8 * kEps * std::fabs(GeluExact(v)) + 1e-37; }
 
-class VisionOpsOnTarget : public ::testing::TestWithParam<std::string> {
- protected:
-  void SetUp() override { ASSERT_TRUE(ForceTarget(GetParam())) << GetParam(); }
-  void TearDown() override { ForceTarget("best"); }
-};
+class VisionOpsOnTarget : public ::fastvlm::testing::OnEveryTarget {};
 
 TEST_P(VisionOpsOnTarget, GeluMatchesExactErf) {
   std::vector<float> x;
@@ -191,13 +188,7 @@ struct Packed {
 Packed MakePacked(WType t, int64_t N, int64_t K, uint32_t seed) {
   Packed p;
   p.f32 = Random(N * K, seed);
-  if (t != WType::kF32) {
-    p.half.resize(p.f32.size());
-    for (size_t i = 0; i < p.f32.size(); ++i) {
-      p.half[i] = t == WType::kBF16 ? F32ToBF16(p.f32[i]) : F32ToF16(p.f32[i]);
-      p.f32[i] = t == WType::kBF16 ? BF16ToF32(p.half[i]) : F16ToF32(p.half[i]);
-    }
-  }
+  ::fastvlm::testing::RoundToStored(t, &p.f32, &p.half);
   p.m = Matrix{t, t == WType::kF32 ? static_cast<const void*>(p.f32.data()) : p.half.data(), N, K};
   p.storage.resize(PackedMatrixBytes(PackedTypeFor(t), N, K) / 4);
   p.pm = PackMatrix(p.m, p.storage.data());
