@@ -174,7 +174,7 @@ void PackBlockRows(const Matrix& w, int64_t n0, int64_t n, bool bf16, float* row
 
 void PrefillQuant(const float* x, int64_t ldx, int64_t M, const MatMulTarget* targets, int count,
                   ThreadPool& pool) {
-  const bool bf16 = HasBF16DotProduct();
+  const bool bf16 = HasBF16DotProduct() && !targets[0].f32_x;
   const WType pt = bf16 ? WType::kBF16 : WType::kF32;
   int64_t kmax = 0;
   std::vector<int64_t> task_start(count + 1, 0);  // per call, not per row: negligible

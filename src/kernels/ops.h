@@ -60,6 +60,10 @@ struct MatMulTarget {
   const float* bias;  // may be null
   float* y;
   int64_t ldy;
+  // Keep x in f32 even where the bf16 dot product would round it (bf16 or block weights,
+  // large M): for outputs whose errors are amplified downstream, such as the q/k projections,
+  // whose products are exponentiated by the attention softmax.
+  bool f32_x = false;
 };
 // Several matrices applied to the same x (q/k/v, gate/up) in one parallel region: decode streams
 // the rows of all of them in one pass, and prefill converts / packs x once. Equal to calling

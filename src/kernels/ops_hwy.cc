@@ -11,6 +11,7 @@
 
 #include "base/float16.h"
 #include "base/thread_pool.h"
+#include "base/check.h"
 #include "kernels/ops.h"
 
 HWY_BEFORE_NAMESPACE();
@@ -535,6 +536,16 @@ void MatMulShared(const float* x, int64_t ldx, int64_t M, const MatMulTarget* ta
   bool same = true;
   for (int i = 1; i < count; ++i)
     same = same && targets[i].w->type == targets[0].w->type && targets[i].w->cols == targets[0].w->cols;
+  bool mixed_x = false;  // f32_x only matters where x would be rounded (large M)
+  for (int i = 1; i < count; ++i) mixed_x = mixed_x || targets[i].f32_x != targets[0].f32_x;
+  if (same && mixed_x && M > 4 && !UseReference()) {
+    CHECK_LE(count, 16);
+    MatMulTarget groups[2][16];
+    int n[2] = {0, 0};
+    for (int i = 0; i < count; ++i) groups[targets[i].f32_x][n[targets[i].f32_x]++] = targets[i];
+    for (int g = 0; g < 2; ++g) MatMulShared(x, ldx, M, groups[g], n[g], pool);
+    return;
+  }
   if (UseReference() || !same) {
     for (int i = 0; i < count; ++i) {
       const MatMulTarget& t = targets[i];
@@ -548,7 +559,8 @@ void MatMulShared(const float* x, int64_t ldx, int64_t M, const MatMulTarget* ta
   }
   if (IsBlockType(targets[0].w->type)) return MatMulQuantShared(x, ldx, M, targets, count, pool);
   if (M <= 4) return HWY_DYNAMIC_DISPATCH(SmallMImpl)(x, ldx, M, targets, count, &pool);
-  if (targets[0].w->type == WType::kBF16 && MatMulBF16DotProduct(x, ldx, M, targets, count, pool))
+  if (targets[0].w->type == WType::kBF16 && !targets[0].f32_x &&
+      MatMulBF16DotProduct(x, ldx, M, targets, count, pool))
     return;
   for (int i = 0; i < count; ++i) {
     const MatMulTarget& t = targets[i];

@@ -243,9 +243,12 @@ void Qwen2Model::ForwardChunk(float* x, int n, int pos0, ThreadPool& pool) {
     // --- self-attention ---  x [n, d] → xn [n, d] → q [n, Hq·D], k/v [n, Hkv·D]
     for (int t = 0; t < n; ++t)
       kernels::RMSNorm(x + t * d, L.input_layernorm.data(), d, eps, xn_.data() + t * d);
-    const kernels::MatMulTarget qkv[3] = {{&L.q_proj, L.q_bias.data(), q_.data(), hq},
-                                          {&L.k_proj, L.k_bias.data(), k_.data(), hkv},
-                                          {&L.v_proj, L.v_bias.data(), v_.data(), hkv}};
+    // q and k keep f32 activations: an error δ in a score q·k/√D is a relative error δ in its
+    // attention weight, and sharp attention (large |q|·|k|) amplifies bf16 rounding of x into
+    // such errors. They are ~6% of a layer's multiply-adds at 0.5B, so this costs little.
+    const kernels::MatMulTarget qkv[3] = {{&L.q_proj, L.q_bias.data(), q_.data(), hq, true},
+                                          {&L.k_proj, L.k_bias.data(), k_.data(), hkv, true},
+                                          {&L.v_proj, L.v_bias.data(), v_.data(), hkv, false}};
     kernels::MatMulShared(xn_.data(), d, n, qkv, 3, pool);
     // RoPE on q and k, then append k/v to the cache [layer][kv_head][pos][D].
     for (int t = 0; t < n; ++t) {

@@ -123,6 +123,33 @@ TEST_P(OpsOnTarget, MatMulSharedEqualsSeparateCalls) {
   }
 }
 
+TEST_P(OpsOnTarget, MatMulSharedF32XKeepsActivationsExact) {
+  // A target with f32_x multiplies f32 x (as with the bf16 dot product forbidden); the others in
+  // the same call may round x to bf16. x is not bf16-representable here, so the two differ where
+  // the bf16 dot product exists.
+  ThreadPool pool(2);
+  for (WType t : {WType::kBF16, WType::kF32}) {
+    for (int64_t M : {1, 9, 70}) {
+      const int64_t K = 97;
+      TypedMatrix a = MakeMatrix(t, 70, K, 1), b = MakeMatrix(t, 17, K, 2), c = MakeMatrix(t, 5, K, 3);
+      std::vector<float> x = Random(M * K, 4), bias = Random(70, 5);
+      std::vector<float> ya(M * 70), yb(M * 17), yc(M * 5), ra(M * 70), rb(M * 17), rc(M * 5);
+      const MatMulTarget ts[3] = {{&a.m, bias.data(), ya.data(), 70, true},
+                                  {&b.m, nullptr, yb.data(), 17, false},
+                                  {&c.m, bias.data(), yc.data(), 5, true}};
+      MatMulShared(x.data(), K, M, ts, 3, pool);
+      MatMul(x.data(), K, M, b.m, nullptr, rb.data(), 17, pool);  // default: may round x
+      SetBF16DotProduct(false);
+      MatMul(x.data(), K, M, a.m, bias.data(), ra.data(), 70, pool);
+      MatMul(x.data(), K, M, c.m, bias.data(), rc.data(), 5, pool);
+      SetBF16DotProduct(true);
+      EXPECT_EQ(ya, ra) << WTypeName(t) << " M=" << M;
+      EXPECT_EQ(yb, rb) << WTypeName(t) << " M=" << M;
+      EXPECT_EQ(yc, rc) << WTypeName(t) << " M=" << M;
+    }
+  }
+}
+
 TEST_P(OpsOnTarget, VectorOps) {
   for (int64_t n : {1, 3, 8, 15, 16, 17, 31, 64, 100, 896, 4864}) {
     std::vector<float> a = Random(n, 1 + n, 3.0f), b = Random(n, 2 + n), w = Random(n, 3 + n);

@@ -9,14 +9,12 @@
 // ≤ 1e-4 against transformers' f32 run on the same bf16 weights (--exact: f32 activations).
 // Greedy tokens identical in every mode.
 //
-// The default (fast) mode with bf16 weights rounds GEMM activations to bf16, as a bf16
-// implementation does. Its logit error depends on the model's conditioning: the tiny-bf16
-// fixture's language model (hidden 32, head_dim 8, gains of 3 on q/k/o/down to keep its greedy
-// text from repeating) amplifies it to NMSE ~2.7e-4, above 1e-4. Its gate is therefore the error
-// of transformers' own bf16 run of the same fixture (NMSE 2.5e-3, stored by the fixture script,
-// whose greedy tokens even differ): the fast mode must be no less accurate than the reference
-// implementation computing in bf16. The vision tower alone meets 1e-4 in the fast mode
-// (tests/unit/vision_golden_test.cc).
+// The default (fast) mode with bf16 weights rounds GEMM activations to bf16 (AVX512-BF16), as a
+// bf16 implementation does, except for the q/k projections, which keep f32 activations: attention
+// exponentiates q·k, so their errors are amplified. On the tiny-bf16 fixture (hidden 32, head_dim
+// 8, gains of 3 on q/k/o/down) rounding the q/k inputs too gave NMSE 2.7e-4; with f32 q/k it is
+// 4e-5, so the fast mode is held to the same 1e-4 gate. transformers' own bf16 run of the fixture
+// (NMSE 2.5e-3, stored by the fixture script) is printed for scale.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -115,12 +113,12 @@ TEST_P(FastVlmGolden, PipelineMatchesTransformers) {
               d.max_abs / d.max_ref, d.max_ref, d.nmse, d.worst / vocab, d.worst % vocab);
   if (f32) {
     EXPECT_LE(d.max_abs, 1e-4 * d.max_ref);
-  } else if (c.exact) {
-    EXPECT_LE(d.nmse, 1e-4);
   } else {
-    const double ref_bf16 = g["bf16_run_vs_reference"]["prompt_logits_nmse"].get<double>();
-    std::printf("  (transformers' own bf16 run: NMSE %.3g)\n", ref_bf16);
-    EXPECT_LE(d.nmse, ref_bf16);
+    EXPECT_LE(d.nmse, 1e-4);
+    if (!c.exact) {
+      const double ref_bf16 = g["bf16_run_vs_reference"]["prompt_logits_nmse"].get<double>();
+      std::printf("  (transformers' own bf16 run: NMSE %.3g)\n", ref_bf16);
+    }
   }
 
   // 32 greedy tokens, through the KV cache, as `fastvlm run` generates them.
