@@ -2,7 +2,9 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <filesystem>
 
+#include "base/timer.h"
 #include "cli/commands.h"
 #include "kernels/ops.h"
 
@@ -110,6 +112,28 @@ void PrintGenerationStats(const GenerationStats& st, double ttft_offset) {
                st.prompt_tokens / std::max(st.prefill_seconds, 1e-9), st.ttft_seconds + ttft_offset,
                decoded, st.decode_seconds, decoded / std::max(st.decode_seconds, 1e-9),
                st.finish_reason.c_str());
+}
+
+Progress::Progress(int total, bool enabled) : total_(total), enabled_(enabled), t0_(NowSeconds()) {}
+
+void Progress::Show(int done, const std::string& current) {
+  if (!enabled_) return;
+  const double el = NowSeconds() - t0_;
+  const int width = 24, filled = total_ ? width * done / total_ : width;
+  std::string bar(filled, '#');
+  bar.resize(width, '.');
+  std::string name = std::filesystem::path(current).filename().string();
+  if (name.size() > 32) name = name.substr(0, 29) + "...";
+  char eta[32] = "";
+  if (done > 0) std::snprintf(eta, sizeof eta, " ETA %.0fs", el / done * (total_ - done));
+  std::fprintf(stderr, "\r\033[K[%s] %d/%d %s%s", bar.c_str(), done, total_, name.c_str(), eta);
+  std::fflush(stderr);
+  shown_ = true;
+}
+
+void Progress::Clear() {
+  if (shown_) std::fprintf(stderr, "\r\033[K");
+  shown_ = false;
 }
 
 }  // namespace fastvlm::cli

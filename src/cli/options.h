@@ -41,4 +41,20 @@ void PrintModelInfo(const Engine& e, const std::string& model_path);
 void PrintGenerationStats(const GenerationStats& st, double ttft_offset);
 void PrintImageStats(const ImageStats& st);
 
+// A one-line progress bar on stderr ("[####....] 3/10 name ETA 12s"), redrawn in place; shown
+// only when enabled (callers pass isatty(2)).
+class Progress {
+ public:
+  Progress(int total, bool enabled);
+  void Show(int done, const std::string& current);
+  // Clears the bar before other output shares the terminal.
+  void Clear();
+
+ private:
+  int total_;
+  bool enabled_;
+  double t0_;
+  bool shown_ = false;
+};
+
 }  // namespace fastvlm::cli

@@ -55,35 +55,6 @@ Status ExpandImages(const std::vector<std::string>& args, std::vector<std::strin
   return Status::Ok();
 }
 
-class Progress {
- public:
-  Progress(int total, bool enabled) : total_(total), enabled_(enabled), t0_(NowSeconds()) {}
-  void Show(int done, const std::string& current) {
-    if (!enabled_) return;
-    const double el = NowSeconds() - t0_;
-    const int width = 24, filled = total_ ? width * done / total_ : width;
-    std::string bar(filled, '#');
-    bar.resize(width, '.');
-    std::string name = std::filesystem::path(current).filename().string();
-    if (name.size() > 32) name = name.substr(0, 29) + "...";
-    char eta[32] = "";
-    if (done > 0) std::snprintf(eta, sizeof eta, " ETA %.0fs", el / done * (total_ - done));
-    std::fprintf(stderr, "\r\033[K[%s] %d/%d %s%s", bar.c_str(), done, total_, name.c_str(), eta);
-    std::fflush(stderr);
-    shown_ = true;
-  }
-  // Clears the bar before other output shares the terminal.
-  void Clear() {
-    if (shown_) std::fprintf(stderr, "\r\033[K");
-    shown_ = false;
-  }
-
- private:
-  int total_;
-  bool enabled_;
-  double t0_;
-  bool shown_ = false;
-};
 
 }  // namespace
 
