@@ -59,15 +59,36 @@ PackedMatrix PackedMatrix::Slice(int64_t n0, int64_t n) const {
 }
 
 PackedMatrix PackMatrix(const Matrix& w, void* dst) {
+  return PackMatrixPanels(w, dst, 0, CeilDiv(w.rows, kPackPanel));
+}
+
+PackedMatrix PackMatrixPanels(const Matrix& w, void* dst, int64_t panel_begin, int64_t panel_end) {
   PackedMatrix p;
   p.type = PackedTypeFor(w.type);
   p.rows = w.rows;
   p.cols = w.cols;
   p.data = dst;
-  const int64_t N = w.rows, K = w.cols, panels = CeilDiv(N, kPackPanel);
+  const int64_t N = w.rows, K = w.cols;
+  const int64_t panels = std::min(panel_end, CeilDiv(N, kPackPanel));
+  // Full panels of f32 / bf16 (even K) weights: a 16-row transpose of 4-byte elements, read as
+  // 16 sequential streams and written sequentially (a load-time hot spot: ~250 MB of FastViTHD
+  // weights). The general loops below handle the rest and define the layout.
+  const bool f32_fast = w.type == WType::kF32, bf16_fast = w.type == WType::kBF16 && K % 2 == 0;
+  const int64_t full = (f32_fast || bf16_fast) ? std::min(panels, N / kPackPanel) : panel_begin;
+  if (full > panel_begin) {
+    const int64_t steps = f32_fast ? K : K / 2;  // 4-byte elements per row
+    uint8_t* out = static_cast<uint8_t*>(dst);
+    for (int64_t pn = panel_begin; pn < full; ++pn) {
+      const uint8_t* rows[kPackPanel];
+      for (int64_t j = 0; j < kPackPanel; ++j) rows[j] = w.Row(pn * kPackPanel + j);
+      uint8_t* o = out + pn * steps * kPackPanel * 4;
+      for (int64_t s = 0; s < steps; ++s)
+        for (int64_t j = 0; j < kPackPanel; ++j) std::memcpy(o + (s * kPackPanel + j) * 4, rows[j] + 4 * s, 4);
+    }
+  }
   if (p.type == WType::kF32) {
     float* out = static_cast<float*>(dst);
-    for (int64_t pn = 0; pn < panels; ++pn) {
+    for (int64_t pn = std::max(full, panel_begin); pn < panels; ++pn) {
       for (int64_t k = 0; k < K; ++k) {
         for (int64_t j = 0; j < kPackPanel; ++j) {
           const int64_t n = pn * kPackPanel + j;
@@ -78,7 +99,7 @@ PackedMatrix PackMatrix(const Matrix& w, void* dst) {
   } else {  // bf16 pairs, bits copied as stored
     uint16_t* out = static_cast<uint16_t*>(dst);
     const int64_t kp_n = CeilDiv(K, 2);
-    for (int64_t pn = 0; pn < panels; ++pn) {
+    for (int64_t pn = std::max(full, panel_begin); pn < panels; ++pn) {
       for (int64_t kp = 0; kp < kp_n; ++kp) {
         for (int64_t j = 0; j < kPackPanel; ++j) {
           const int64_t n = pn * kPackPanel + j;

@@ -169,6 +169,9 @@ WType PackedTypeFor(WType stored);  // kF16 -> kF32, others unchanged
 int64_t PackedMatrixBytes(WType packed_type, int64_t rows, int64_t cols);
 // Packs w (any WType) into dst (PackedMatrixBytes(PackedTypeFor(w.type), ...) bytes).
 PackedMatrix PackMatrix(const Matrix& w, void* dst);
+// Packs only panels [panel_begin, panel_end) of the same layout (threads split a large matrix);
+// returns the whole matrix's PackedMatrix.
+PackedMatrix PackMatrixPanels(const Matrix& w, void* dst, int64_t panel_begin, int64_t panel_end);
 // Packs an f32 matrix given by strides: element (n, k) is src[n·ld + k], or src[k·ld + n] when
 // `transposed` (e.g. V of one attention head as the weights of P·V).
 PackedMatrix PackMatrixF32(const float* src, int64_t ld, int64_t rows, int64_t cols,

@@ -63,8 +63,11 @@ StatusOr<std::unique_ptr<Engine>> Engine::Load(const EngineOptions& opt) {
                                                     e->ckpt_->dir() + "/config.json"));
   ASSIGN_OR_RETURN(e->tokenizer_, LoadTokenizer(*e->ckpt_));
   ASSIGN_OR_RETURN(llm::Qwen2Weights w, llm::LoadQwen2Weights(*e->ckpt_, e->config_));
-  // Fault the weights in now (part of load time), not during the first forward pass.
-  e->ckpt_->Populate();
+  // Fault the weights in now (part of load time), not during the first forward pass; on a
+  // thread of its own, overlapping the vision tower's repacking (joined when `populate` goes
+  // out of scope, on every return path).
+  const io::Checkpoint* ckpt = e->ckpt_.get();
+  std::jthread populate([ckpt] { ckpt->Populate(); });
   const io::Qwen2Config& c = e->config_.text;
   const int ctx = std::max(1, std::min(opt.max_context, c.max_position_embeddings));
   e->model_ = std::make_unique<llm::Qwen2Model>(c, std::move(w), ctx);
@@ -80,7 +83,7 @@ StatusOr<std::unique_ptr<Engine>> Engine::Load(const EngineOptions& opt) {
                            "64x); pass --image-size, e.g. 1024",
                            size);
     }
-    ASSIGN_OR_RETURN(e->vision_, vision::VisionModel::Load(*e->ckpt_, e->config_, size));
+    ASSIGN_OR_RETURN(e->vision_, vision::VisionModel::Load(*e->ckpt_, e->config_, size, e->pool_.get()));
     if (e->vision_->embed_dim() != c.hidden_size) {
       return Status::Error("%s: the projector outputs %d values per image token but the language "
                            "model's hidden_size is %d",
@@ -98,6 +101,7 @@ StatusOr<std::unique_ptr<Engine>> Engine::Load(const EngineOptions& opt) {
   add_stop(e->tokenizer_->im_end_id());
   add_stop(e->tokenizer_->endoftext_id());
   for (int id : c.eos_token_ids) add_stop(id);
+  populate.join();
   e->load_seconds_ = NowSeconds() - t0;
   return e;
 }

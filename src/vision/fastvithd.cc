@@ -124,7 +124,7 @@ std::vector<StageNames> FindStages(const io::Checkpoint& ckpt, const Scheme& sc,
 // Reads tensors, validating every shape, and remembers which were used.
 class Loader {
  public:
-  explicit Loader(const io::Checkpoint& ckpt) : ckpt_(ckpt) {}
+  Loader(const io::Checkpoint& ckpt, ThreadPool* pool) : ckpt_(ckpt), pool_(pool) {}
 
   StatusOr<const TensorView*> Get(const std::string& name, const std::vector<int64_t>& shape) {
     ASSIGN_OR_RETURN(const TensorView* t, ckpt_.Get(name, shape));
@@ -179,7 +179,7 @@ class Loader {
     if (bias) {
       ASSIGN_OR_RETURN(b, F32(base + ".bias", {out}));
     }
-    internal::MakeLinear(m, std::move(b), l);
+    internal::MakeLinear(m, std::move(b), l, pool_);
     return Status::Ok();
   }
   // A depthwise / multiplier conv [cout, 1, k, k] (+ bias [cout]); k read from the file.
@@ -222,6 +222,7 @@ class Loader {
 
  private:
   const io::Checkpoint& ckpt_;
+  ThreadPool* pool_;
   std::set<std::string> used_;
   std::set<kernels::WType> types_;
 };
@@ -300,7 +301,7 @@ bool HasVisionTower(const io::Checkpoint& ckpt) {
 
 StatusOr<std::unique_ptr<VisionModel>> VisionModel::Load(const io::Checkpoint& ckpt,
                                                          const io::ModelConfig& cfg,
-                                                         int image_size) {
+                                                         int image_size, ThreadPool* pool) {
   if (cfg.layout == io::Layout::kQwen2)
     return Status::Error("checkpoint %s is a plain Qwen2 model (model_type '%s'); it has no "
                          "vision tower", ckpt.dir().c_str(), cfg.model_type.c_str());
@@ -312,7 +313,7 @@ StatusOr<std::unique_ptr<VisionModel>> VisionModel::Load(const io::Checkpoint& c
   m.image_size = image_size;
   m.info.layout = cfg.layout;
   const Scheme sc = MakeScheme(cfg.layout);
-  Loader ld(ckpt);
+  Loader ld(ckpt, pool);
 
   // Stem.
   ASSIGN_OR_RETURN(std::vector<int64_t> s0, ld.ShapeOf(sc.stem[0] + ".weight", 4));

@@ -21,10 +21,19 @@ void Grow(std::vector<T>& v, int64_t n) {
 }
 }  // namespace
 
-void MakeLinear(const kernels::Matrix& m, std::vector<float> bias, Linear* out) {
+void MakeLinear(const kernels::Matrix& m, std::vector<float> bias, Linear* out, ThreadPool* pool) {
   const kernels::WType pt = kernels::PackedTypeFor(m.type);
-  out->storage.assign(CeilDiv(kernels::PackedMatrixBytes(pt, m.rows, m.cols), 4), 0.0f);
-  out->w = kernels::PackMatrix(m, out->storage.data());
+  // Uninitialized: packing writes every byte, padding included.
+  out->storage.reset(new float[CeilDiv(kernels::PackedMatrixBytes(pt, m.rows, m.cols), 4)]);
+  const int64_t panels = CeilDiv(m.rows, kernels::kPackPanel);
+  out->w = kernels::PackMatrixPanels(m, out->storage.get(), 0, 0);  // the descriptor only
+  if (pool && pool->size() > 1 && m.rows * m.cols >= (1 << 16)) {
+    pool->ParallelChunks(panels, 1, 4, [&](int64_t b, int64_t e, int) {
+      kernels::PackMatrixPanels(m, out->storage.get(), b, e);
+    });
+  } else {
+    kernels::PackMatrixPanels(m, out->storage.get(), 0, panels);
+  }
   out->bias = std::move(bias);
 }
 

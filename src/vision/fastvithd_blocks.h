@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 #include "base/status.h"
@@ -18,13 +19,15 @@ namespace fastvlm::vision::internal {
 // A 1×1 convolution / Linear: W [out, in] packed for kernels::GemmPacked, bias f32.
 struct Linear {
   kernels::PackedMatrix w;
-  std::vector<float> storage;  // the packed weights
+  std::unique_ptr<float[]> storage;  // the packed weights
   std::vector<float> bias;     // [out]; empty: none
   int64_t in() const { return w.cols; }
   int64_t out() const { return w.rows; }
 };
-// Packs `m` ([out, in] in its stored type); bias may be empty.
-void MakeLinear(const kernels::Matrix& m, std::vector<float> bias, Linear* out);
+// Packs `m` ([out, in] in its stored type); bias may be empty. Large matrices are packed on
+// `pool` when given (load time).
+void MakeLinear(const kernels::Matrix& m, std::vector<float> bias, Linear* out,
+                ThreadPool* pool = nullptr);
 
 // A depthwise (mult 1) or channel-multiplier-2 k×k convolution, pad k/2: weights tap-major
 // [k·k, cin·mult] (PyTorch [cout, 1, k, k] transposed), bias f32 (empty: none).

@@ -47,7 +47,8 @@ class VisionModel {
   // must be a positive multiple of 64. All activation buffers are allocated here (nothing in
   // Encode). Errors name the missing / mis-shaped tensor.
   static StatusOr<std::unique_ptr<VisionModel>> Load(const io::Checkpoint& ckpt,
-                                                     const io::ModelConfig& cfg, int image_size);
+                                                     const io::ModelConfig& cfg, int image_size,
+                                                     ThreadPool* pool = nullptr);
   ~VisionModel();
 
   const VisionInfo& info() const;

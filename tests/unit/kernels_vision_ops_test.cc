@@ -285,8 +285,8 @@ INSTANTIATE_TEST_SUITE_P(AllTargets, VisionOpsOnTarget, ::testing::ValuesIn(Avai
 // the unpacked weights, so a packing bug cannot hide by being mirrored in the reference.
 TEST(PackMatrix, ReferenceGemmOnPackedEqualsMatMulOnStored) {
   for (WType t : {WType::kF32, WType::kBF16, WType::kF16}) {
-    for (int64_t N : {1, 17, 33}) {
-      for (int64_t K : {1, 6, 9}) {
+    for (int64_t N : {1, 16, 17, 33, 48}) {  // 16, 48: full panels only (the fast path)
+      for (int64_t K : {1, 2, 6, 9, 64}) {
         Packed w = MakePacked(t, N, K, 77);
         const int64_t M = 3;
         std::vector<float> x = Random(M * K, 78), y(M * N), yr(M * N);
