@@ -18,6 +18,7 @@ Command RegisterTokenize(CLI::App& app);
 Command RegisterRun(CLI::App& app);
 Command RegisterChat(CLI::App& app);
 Command RegisterQuantize(CLI::App& app);
+Command RegisterSynth(CLI::App& app);
 
 // Prints "fastvlm: error: <msg>" to stderr; returns the exit code for errors (1).
 int Fail(const std::string& msg);
