@@ -19,6 +19,7 @@ Command RegisterRun(CLI::App& app);
 Command RegisterChat(CLI::App& app);
 Command RegisterQuantize(CLI::App& app);
 Command RegisterSynth(CLI::App& app);
+Command RegisterBench(CLI::App& app);
 
 // Prints "fastvlm: error: <msg>" to stderr; returns the exit code for errors (1).
 int Fail(const std::string& msg);

@@ -29,6 +29,8 @@ int main(int argc, char** argv) {
   commands[app.add_subcommand("chat", "Interactive multi-turn chat about an image")] = nullptr;
   commands[app.add_subcommand("quantize", "Convert a model folder to one GGUF file (f32 ... q4_0)")] =
       nullptr;
+  commands[app.add_subcommand("bench", "Benchmark load, vision, prefill and decode on the study's tasks")] =
+      nullptr;
   commands[app.add_subcommand("synth", "Write deterministic synthetic test images with ground truth")] =
       nullptr;
   for (auto& [sub, cmd] : commands) {
@@ -38,6 +40,7 @@ int main(int argc, char** argv) {
     if (sub->get_name() == "chat") cmd = fastvlm::cli::RegisterChat(*sub);
     if (sub->get_name() == "quantize") cmd = fastvlm::cli::RegisterQuantize(*sub);
     if (sub->get_name() == "synth") cmd = fastvlm::cli::RegisterSynth(*sub);
+    if (sub->get_name() == "bench") cmd = fastvlm::cli::RegisterBench(*sub);
   }
   if (argc == 2 && std::string(argv[1]) == "--version") {
     std::printf("fastvlm %s (commit %s), SIMD target %s\n", FASTVLM_VERSION, FASTVLM_GIT_COMMIT,
