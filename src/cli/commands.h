@@ -20,6 +20,7 @@ Command RegisterChat(CLI::App& app);
 Command RegisterQuantize(CLI::App& app);
 Command RegisterSynth(CLI::App& app);
 Command RegisterBench(CLI::App& app);
+Command RegisterReport(CLI::App& app);
 
 // Prints "fastvlm: error: <msg>" to stderr; returns the exit code for errors (1).
 int Fail(const std::string& msg);

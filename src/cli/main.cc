@@ -33,6 +33,8 @@ int main(int argc, char** argv) {
       nullptr;
   commands[app.add_subcommand("synth", "Write deterministic synthetic test images with ground truth")] =
       nullptr;
+  commands[app.add_subcommand("report", "Render benchmark results as HTML + Markdown with charts")] =
+      nullptr;
   for (auto& [sub, cmd] : commands) {
     if (sub->get_name() == "generate") cmd = fastvlm::cli::RegisterGenerate(*sub);
     if (sub->get_name() == "tokenize") cmd = fastvlm::cli::RegisterTokenize(*sub);
@@ -41,6 +43,7 @@ int main(int argc, char** argv) {
     if (sub->get_name() == "quantize") cmd = fastvlm::cli::RegisterQuantize(*sub);
     if (sub->get_name() == "synth") cmd = fastvlm::cli::RegisterSynth(*sub);
     if (sub->get_name() == "bench") cmd = fastvlm::cli::RegisterBench(*sub);
+    if (sub->get_name() == "report") cmd = fastvlm::cli::RegisterReport(*sub);
   }
   if (argc == 2 && std::string(argv[1]) == "--version") {
     std::printf("fastvlm %s (commit %s), SIMD target %s\n", FASTVLM_VERSION, FASTVLM_GIT_COMMIT,
