@@ -18,6 +18,8 @@ Command RegisterTokenize(CLI::App& app);
 Command RegisterRun(CLI::App& app);
 Command RegisterChat(CLI::App& app);
 Command RegisterQuantize(CLI::App& app);
+Command RegisterExportLlm(CLI::App& app);
+Command RegisterEval(CLI::App& app);
 Command RegisterSynth(CLI::App& app);
 Command RegisterBench(CLI::App& app);
 Command RegisterReport(CLI::App& app);

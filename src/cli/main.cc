@@ -29,6 +29,10 @@ int main(int argc, char** argv) {
   commands[app.add_subcommand("chat", "Interactive multi-turn chat about an image")] = nullptr;
   commands[app.add_subcommand("quantize", "Convert a model folder to one GGUF file (f32 ... q4_0)")] =
       nullptr;
+  commands[app.add_subcommand("export-llm", "Write the language model as a llama.cpp qwen2 GGUF file")] =
+      nullptr;
+  commands[app.add_subcommand("eval", "Accuracy of a candidate model (e.g. q8_0) against a reference: KL, top-1, perplexity")] =
+      nullptr;
   commands[app.add_subcommand("bench", "Benchmark load, vision, prefill and decode on the study's tasks")] =
       nullptr;
   commands[app.add_subcommand("synth", "Write deterministic synthetic test images with ground truth")] =
@@ -41,6 +45,8 @@ int main(int argc, char** argv) {
     if (sub->get_name() == "run") cmd = fastvlm::cli::RegisterRun(*sub);
     if (sub->get_name() == "chat") cmd = fastvlm::cli::RegisterChat(*sub);
     if (sub->get_name() == "quantize") cmd = fastvlm::cli::RegisterQuantize(*sub);
+    if (sub->get_name() == "export-llm") cmd = fastvlm::cli::RegisterExportLlm(*sub);
+    if (sub->get_name() == "eval") cmd = fastvlm::cli::RegisterEval(*sub);
     if (sub->get_name() == "synth") cmd = fastvlm::cli::RegisterSynth(*sub);
     if (sub->get_name() == "bench") cmd = fastvlm::cli::RegisterBench(*sub);
     if (sub->get_name() == "report") cmd = fastvlm::cli::RegisterReport(*sub);

@@ -113,30 +113,40 @@ TEST(GgufModel, F32FileEqualsFolderAndQ8_0KeepsTop1) {
 
 TEST(GgufModel, ForeignOrBrokenGgufIsAClearError) {
   fastvlm::testing::TempDir tmp;
-  // A GGUF without our metadata (e.g. llama.cpp's) is refused with a hint.
-  const std::string foreign = tmp.path() + "/foreign.gguf";
-  {
-    std::ofstream f(foreign, std::ios::binary);
-    const char hdr[] = {'G', 'G', 'U', 'F', 3, 0, 0, 0};
-    f.write(hdr, sizeof hdr);
-    const uint64_t zero = 0, one = 1;
-    f.write(reinterpret_cast<const char*>(&zero), 8);  // tensors
-    f.write(reinterpret_cast<const char*>(&one), 8);   // kvs
-    const std::string key = "general.architecture", val = "qwen2";
-    const uint64_t kl = key.size(), vl = val.size();
-    const uint32_t type = 8;
-    f.write(reinterpret_cast<const char*>(&kl), 8);
-    f.write(key.data(), key.size());
-    f.write(reinterpret_cast<const char*>(&type), 4);
-    f.write(reinterpret_cast<const char*>(&vl), 8);
-    f.write(val.data(), val.size());
+  // A GGUF with neither our metadata nor a usable llama.cpp qwen2 model is refused with a hint:
+  // another architecture ("llama"), and a "qwen2" file without its tensors.
+  struct Case {
+    const char* arch;
+    const char* expect;
+  };
+  for (const Case& c : {Case{"llama", "not written by `fastvlm quantize`"},
+                        Case{"qwen2", "without a 2-D token_embd.weight"}}) {
+    const std::string foreign = tmp.path() + "/foreign-" + c.arch + ".gguf";
+    {
+      std::ofstream f(foreign, std::ios::binary);
+      const char hdr[] = {'G', 'G', 'U', 'F', 3, 0, 0, 0};
+      f.write(hdr, sizeof hdr);
+      const uint64_t zero = 0, one = 1;
+      f.write(reinterpret_cast<const char*>(&zero), 8);  // tensors
+      f.write(reinterpret_cast<const char*>(&one), 8);   // kvs
+      const std::string key = "general.architecture", val = c.arch;
+      const uint64_t kl = key.size(), vl = val.size();
+      const uint32_t type = 8;
+      f.write(reinterpret_cast<const char*>(&kl), 8);
+      f.write(key.data(), key.size());
+      f.write(reinterpret_cast<const char*>(&type), 4);
+      f.write(reinterpret_cast<const char*>(&vl), 8);
+      f.write(val.data(), val.size());
+    }
+    EngineOptions eo;
+    eo.model_path = foreign;
+    auto e = Engine::Load(eo);
+    ASSERT_FALSE(e.ok()) << c.arch;
+    EXPECT_NE(e.status().message().find(c.expect), std::string::npos) << e.status().message();
+    EXPECT_NE(e.status().message().find("fastvlm quantize"), std::string::npos)
+        << e.status().message();
   }
   EngineOptions eo;
-  eo.model_path = foreign;
-  auto e = Engine::Load(eo);
-  ASSERT_FALSE(e.ok());
-  EXPECT_NE(e.status().message().find("fastvlm quantize"), std::string::npos)
-      << e.status().message();
   // A truncated GGUF of ours.
   quant::ConvertOptions opt;
   opt.model_dir = kDir + "models/tiny-bf16-hf";
@@ -148,7 +158,7 @@ TEST(GgufModel, ForeignOrBrokenGgufIsAClearError) {
   const std::string cut = tmp.path() + "/cut.gguf";
   std::ofstream(cut, std::ios::binary).write(bytes.data(), bytes.size() / 2);
   eo.model_path = cut;
-  e = Engine::Load(eo);
+  auto e = Engine::Load(eo);
   ASSERT_FALSE(e.ok());
   EXPECT_NE(e.status().message().find("cut.gguf"), std::string::npos) << e.status().message();
 }
