@@ -4,7 +4,8 @@
 llama.cpp runs the language model only (it has no FastViTHD), so each GGUF gives one run with the
 task "llm": llama-bench's prompt-processing test of --prompt tokens (set it to the prompt length
 of the FastVLM tasks, image tokens included, e.g. 290, to compare prefill at the same size) and
-its generation test of --tokens tokens. llama-bench's per-repetition samples (samples_ns) become
+its generation test of --tokens tokens after a context of --prompt tokens (llama-bench -d),
+as our decode runs after the prompt. llama-bench's per-repetition samples (samples_ns) become
 our samples; its load time is not measured (llama-bench reports none), so "load" is empty.
 
 usage: llamacpp_bench.py --llama-bench PATH --model a.gguf[,b.gguf] [--threads 2]
@@ -52,11 +53,16 @@ def main():
     system = None
     version = ""
     for model in [m for m in args.model.split(",") if m]:
-        cmd = [args.llama_bench, "-m", model, "-t", str(args.threads), "-p", str(args.prompt),
-               "-n", str(args.tokens), "-r", str(args.repetitions), "-o", "json"]
-        print(" ".join(cmd), file=sys.stderr)
-        out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
-        rows = json.loads(out)
+        # pp: the prompt from an empty context (our prefill); tg: the tokens after a context of
+        # the prompt's length (-d), as our decode runs after the prompt.
+        rows = []
+        for extra in (["-p", str(args.prompt), "-n", "0"],
+                      ["-p", "0", "-n", str(args.tokens), "-d", str(args.prompt)]):
+            cmd = [args.llama_bench, "-m", model, "-t", str(args.threads), "-r",
+                   str(args.repetitions), "-o", "json"] + extra
+            print(" ".join(cmd), file=sys.stderr)
+            out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+            rows += json.loads(out)
         pp = next(r for r in rows if r["n_prompt"] > 0 and r["n_gen"] == 0)
         tg = next(r for r in rows if r["n_gen"] > 0 and r["n_prompt"] == 0)
         version = f"llama.cpp {pp.get('build_commit', '?')} (build {pp.get('build_number', '?')})"
@@ -67,8 +73,9 @@ def main():
                       "simd_target": pp.get("backends", "CPU")}
         pf_s = [ns * 1e-9 for ns in pp["samples_ns"]]
         dc_s = [ns * 1e-9 for ns in tg["samples_ns"]]
-        # tg's samples time n_gen tokens from an empty context; our decode_tokens_per_s counts
-        # the tokens after the first, over the time after it: per-token rates are comparable.
+        # tg's samples time n_gen tokens after a context of --prompt tokens; our
+        # decode_tokens_per_s counts the tokens after the first, over the time after it:
+        # per-token rates at the same context length.
         phases = {"prefill_s": stats(pf_s),
                   "prefill_tokens_per_s": stats([args.prompt / s for s in pf_s]),
                   "decode_s": stats(dc_s),
