@@ -26,6 +26,10 @@ Checkpoint::Checkpoint() = default;
 Checkpoint::~Checkpoint() = default;
 
 namespace {
+
+// Metadata key prefix of a pre-packed vision weight: "fastvlm.packed.<tensor name>" holds its
+// logical shape (quant/convert.cc writes it, with "fastvlm.packed_panel").
+const std::string kPackedPrefix = "fastvlm.packed.";
 DType FromGgml(GgmlType t) {
   switch (t) {
     case GgmlType::kF32: return DType::kF32;
@@ -194,6 +198,24 @@ StatusOr<std::unique_ptr<Checkpoint>> Checkpoint::OpenGguf(const std::string& pa
     v.data = t.data;
     v.nbytes = t.nbytes;
     v.file = path;
+    // A vision weight written pre-packed (quant/convert.cc): its logical shape is in metadata.
+    if (!llamacpp && g.Find(kPackedPrefix + t.name)) {
+      ASSIGN_OR_RETURN(v.shape, g.GetI64Array(kPackedPrefix + t.name));
+      ASSIGN_OR_RETURN(const uint64_t panel, g.GetU64("fastvlm.packed_panel"));
+      if (v.shape.size() < 2 || panel == 0 || panel > 1024 || t.shape.size() != 1) {
+        return Status::Error("%s: tensor '%s' is marked packed but its metadata is inconsistent "
+                             "(logical rank %zu, panel %llu, stored rank %zu); re-convert the "
+                             "model with `fastvlm quantize`",
+                             path.c_str(), t.name.c_str(), v.shape.size(),
+                             (unsigned long long)panel, t.shape.size());
+      }
+      for (int64_t d : v.shape) {
+        if (d <= 0)
+          return Status::Error("%s: tensor '%s' has a non-positive packed dimension", path.c_str(),
+                               t.name.c_str());
+      }
+      v.packed_panel = static_cast<int>(panel);
+    }
     ckpt->gguf_tensors_.push_back(std::move(v));
   }
   for (const TensorView& v : ckpt->gguf_tensors_) ckpt->by_name_.emplace(v.name, &v);

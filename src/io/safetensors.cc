@@ -215,6 +215,11 @@ Status CopyToF32(const TensorView& t, float* dst, size_t dst_len) {
         "tensor '%s' in %s is %s-quantized; this tensor must be stored as F32, BF16 or F16",
         t.name.c_str(), t.file.c_str(), DTypeName(t.dtype)));
   }
+  if (t.packed_panel != 0) {
+    return Status::FromString(StringPrintf(
+        "tensor '%s' in %s is stored packed for the vision kernels, not row-major",
+        t.name.c_str(), t.file.c_str()));
+  }
   const uint8_t* p = static_cast<const uint8_t*>(t.data);
   const size_t es = DTypeSize(t.dtype);
   for (size_t i = 0; i < n; ++i, p += es) {

@@ -39,6 +39,10 @@ struct TensorView {
   const void* data = nullptr;  // points into the mapping
   size_t nbytes = 0;
   std::string file;  // path of the file holding it, for error messages
+  // GGUF files of `fastvlm quantize`: a vision weight stored already packed for the vision GEMM
+  // (kernels::PackMatrix layout, panels of `packed_panel` outputs). `shape` is the logical shape
+  // of the unpacked tensor; `nbytes` the packed size. Only the vision loader reads these.
+  int packed_panel = 0;  // 0: a plain row-major tensor
 
   int64_t numel() const;
   std::string ShapeString() const;  // "[896, 3072]"

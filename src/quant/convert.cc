@@ -7,6 +7,7 @@
 #include <fstream>
 #include <map>
 #include <regex>
+#include <set>
 #include <sstream>
 
 #include "base/float16.h"
@@ -14,6 +15,7 @@
 #include "io/gguf.h"
 #include "io/safetensors.h"
 #include "quant/quant.h"
+#include "vision/vision.h"
 
 namespace fastvlm::quant {
 namespace {
@@ -98,6 +100,16 @@ Status ConvertToGguf(const ConvertOptions& opt, ConvertStats* stats,
     w.SetString(std::string("fastvlm.file.") + f, std::move(text));
   }
 
+  // The vision tower's 1×1-conv / linear weights are written already packed for the vision
+  // GEMM (kernels::PackMatrix), so loading the file does no repacking: which tensors those are is
+  // what the vision loader itself reads as packed weights.
+  std::set<std::string> packed;
+  if (cfg.layout != io::Layout::kQwen2 && vision::HasVisionTower(*ckpt)) {
+    ASSIGN_OR_RETURN(auto vm, vision::VisionModel::Load(*ckpt, cfg, 64));
+    for (const std::string& n : vm->PackedWeightNames()) packed.insert(n);
+    w.SetU32("fastvlm.packed_panel", static_cast<uint32_t>(kernels::kPackPanel));
+  }
+
   const std::vector<const io::TensorView*> all = ckpt->AllTensors();
   std::map<std::string, int> counts;
   std::vector<float> row_f32;
@@ -107,6 +119,11 @@ Status ConvertToGguf(const ConvertOptions& opt, ConvertStats* stats,
     if (IsDropped(t.name)) {
       ++st.dropped;
       continue;
+    }
+    if (t.packed_panel != 0) {
+      return Status::Error("tensor '%s' in %s is stored packed for the vision kernels; convert "
+                           "from the Hugging Face folder instead",
+                           t.name.c_str(), t.file.c_str());
     }
     if (t.dtype != io::DType::kF32 && t.dtype != io::DType::kBF16 && t.dtype != io::DType::kF16) {
       return Status::Error("tensor '%s' in %s has dtype %s; only F32 / BF16 / F16 tensors can be "
@@ -175,6 +192,22 @@ Status ConvertToGguf(const ConvertOptions& opt, ConvertStats* stats,
       }
     }
     st.source_bytes += t.nbytes;
+    if (packed.count(t.name) && !kernels::IsBlockType(target)) {
+      // [rows, cols] in `target` -> the packed layout (f16 packs as f32), stored 1-D with its
+      // logical shape under fastvlm.packed.<name>.
+      // A 1×1 conv [out, in, 1, 1] is the matrix [out, in] (the bytes are contiguous).
+      const int64_t n = t.shape[0], k = t.numel() / n;
+      const kernels::Matrix m{target, out.data(), n, k};
+      const WType pt = kernels::PackedTypeFor(target);
+      std::vector<uint8_t> bytes(static_cast<size_t>(kernels::PackedMatrixBytes(pt, n, k)));
+      kernels::PackMatrix(m, bytes.data());
+      const int64_t elems = static_cast<int64_t>(bytes.size()) / (pt == WType::kF32 ? 4 : 2);
+      w.SetI64Array("fastvlm.packed." + t.name, t.shape);
+      ++counts[io::GgmlTypeName(ToGgml(pt)) + std::string(" (packed)")];
+      RETURN_IF_ERROR(w.AddTensor(t.name, ToGgml(pt), {elems}, std::move(bytes)));
+      ++st.tensors;
+      continue;
+    }
     ++counts[io::GgmlTypeName(ToGgml(target))];
     RETURN_IF_ERROR(w.AddTensor(t.name, ToGgml(target), t.shape, std::move(out)));
     ++st.tensors;

@@ -169,15 +169,35 @@ class Loader {
     types_.insert(m.type);
     return m;
   }
-  // A 1×1 conv ([out, in, 1, 1]) or Linear ([out, in]) with optional bias.
+  // A 1×1 conv ([out, in, 1, 1]) or Linear ([out, in]) with optional bias. A weight that the
+  // GGUF stores pre-packed (io::TensorView::packed_panel) is used in place: no copy, no repack.
   Status LoadLinear(const std::string& base, int64_t out, int64_t in, bool conv, bool bias,
                     Linear* l) {
     std::vector<int64_t> shape{out, in};
     if (conv) shape = {out, in, 1, 1};
-    ASSIGN_OR_RETURN(kernels::Matrix m, Matrix(base + ".weight", shape));
+    const std::string name = base + ".weight";
+    ASSIGN_OR_RETURN(kernels::Matrix m, Matrix(name, shape));
     std::vector<float> b;
     if (bias) {
       ASSIGN_OR_RETURN(b, F32(base + ".bias", {out}));
+    }
+    packed_names_.push_back(name);
+    const TensorView* t = ckpt_.Find(name);
+    if (t->packed_panel != 0) {
+      if (t->packed_panel != kernels::kPackPanel || kernels::PackedTypeFor(m.type) != m.type ||
+          static_cast<int64_t>(t->nbytes) != kernels::PackedMatrixBytes(m.type, out, in)) {
+        return Status::Error("tensor '%s' in %s is stored packed in panels of %d %s outputs in "
+                             "%zu bytes; this build packs panels of %lld (%lld bytes): re-convert "
+                             "the model with this version's `fastvlm quantize`",
+                             name.c_str(), t->file.c_str(), t->packed_panel,
+                             kernels::WTypeName(m.type), t->nbytes,
+                             (long long)kernels::kPackPanel,
+                             (long long)kernels::PackedMatrixBytes(m.type, out, in));
+      }
+      l->storage.reset();
+      l->w = kernels::PackedMatrix{m.type, out, in, t->data};
+      l->bias = std::move(b);
+      return Status::Ok();
     }
     internal::MakeLinear(m, std::move(b), l, pool_);
     return Status::Ok();
@@ -219,10 +239,12 @@ class Loader {
 
   const std::set<std::string>& used() const { return used_; }
   const std::set<kernels::WType>& types() const { return types_; }
+  const std::vector<std::string>& packed_names() const { return packed_names_; }
 
  private:
   const io::Checkpoint& ckpt_;
   ThreadPool* pool_;
+  std::vector<std::string> packed_names_;  // LoadLinear's weights, in load order
   std::set<std::string> used_;
   std::set<kernels::WType> types_;
 };
@@ -240,6 +262,7 @@ struct VisionModel::Impl {
   std::vector<Stage> stages;
   internal::FinalConv final_conv;
   Linear proj1, proj2;
+  std::vector<std::string> packed_names;  // checkpoint names of every Linear's weight
 
   // Activations, sized at load for image_size.
   std::vector<float> stem_buf, act_a, act_b, proj_hidden;
@@ -427,11 +450,14 @@ StatusOr<std::unique_ptr<VisionModel>> VisionModel::Load(const io::Checkpoint& c
                          "FastViTHD (widths from the tensors present) does not use",
                          ckpt.dir().c_str(), n.c_str(), t->ShapeString().c_str());
   }
+  m.packed_names = ld.packed_names();
   const auto& types = ld.types();
   m.info.weight_type = types.size() == 1 ? kernels::WTypeName(*types.begin()) : "mixed";
   m.Reserve(1);
   return model;
 }
+
+std::vector<std::string> VisionModel::PackedWeightNames() const { return impl_->packed_names; }
 
 Status VisionModel::Encode(const float* pixels, float* out, ThreadPool& pool,
                            VisionTimings* timings, const TraceFn& trace) {

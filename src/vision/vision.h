@@ -56,6 +56,10 @@ class VisionModel {
   int num_tokens() const;  // (image_size / 64)²
   int embed_dim() const;
 
+  // The checkpoint names of the tensors read as 1×1-conv / linear weights (the ones the GEMMs
+  // use packed; `fastvlm quantize` stores exactly these pre-packed), in load order.
+  std::vector<std::string> PackedWeightNames() const;
+
   // pixels: [image_size, image_size, 3] f32 in [0,1] (HWC). out: [num_tokens, embed_dim].
   Status Encode(const float* pixels, float* out, ThreadPool& pool, VisionTimings* timings = nullptr,
                 const TraceFn& trace = nullptr);

@@ -1,6 +1,7 @@
 // `fastvlm quantize` output used as --model: the whole FastVLM (vision tower, projector, Qwen2,
 // config, tokenizer, preprocessing size) from one GGUF file.
-//  - f32 GGUF: logits bit-identical to the Hugging Face folder it came from (same f32 weights).
+//  - f32 GGUF: logits bit-identical to the Hugging Face folder it came from (same f32 weights),
+//    with the vision weights read pre-packed from the file.
 //  - q8_0 GGUF: top-1 agreement with the unquantized logits and the KL divergence, on the fixture
 //    prompt + answer (teacher-forced). The tiny random fixtures have near-ties at some positions
 //    (even the f32 GGUF of the bf16 model, which differs only by activation rounding, flips 2 of
@@ -15,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "io/gguf.h"
 #include "quant/convert.h"
 #include "runtime/engine.h"
 #include "util/safetensors_writer.h"
@@ -64,6 +66,16 @@ TEST(GgufModel, F32FileEqualsFolderAndQ8_0KeepsTop1) {
       quant::ConvertStats st;
       Status s = quant::ConvertToGguf(opt, &st);
       ASSERT_TRUE(s.ok()) << s.message();
+      {
+        // The vision 1×1-conv / linear weights are stored pre-packed (so the exact-logits check
+        // below covers the packed path): one fastvlm.packed.<name> shape per such tensor.
+        auto gf = io::GgufFile::Open(opt.out_path);
+        ASSERT_TRUE(gf.ok()) << gf.status().message();
+        int packed = 0;
+        for (const auto& [key, value] : (*gf)->metadata()) packed += key.rfind("fastvlm.packed.", 0) == 0;
+        EXPECT_GE(packed, 10) << opt.out_path;
+        EXPECT_TRUE((*gf)->Find("fastvlm.packed_panel") != nullptr);
+      }
       const std::vector<float> got = PromptLogits(opt.out_path, g);
       ASSERT_EQ(got.size(), ref.size());
       if (type == "f32" && name == "tiny-f32") {
