@@ -18,13 +18,14 @@ pkgs=(build-essential cmake ninja-build git pkg-config
       libhwy-dev nlohmann-json3-dev libicu-dev libcli11-dev libgtest-dev
       libjpeg-dev libpng-dev libgif-dev libwebp-dev  # image decoders (src/image)
       libfreetype-dev fonts-dejavu-core  # text in the synthetic images (src/image/synth.cc)
+      libcurl4-openssl-dev  # fastvlm pull: Hugging Face Hub downloads (src/hub)
       python3  # python3: the end-to-end tests read their JSON fixtures with it
       python3-jsonschema  # tests/e2e/bench.sh: fastvlm bench output against docs/schema/
       chromium)  # tests/e2e/report.sh: the report rendered by a headless browser
 if [ "$want_arm64" = 1 ]; then
   pkgs+=(g++-aarch64-linux-gnu qemu-user libhwy-dev:arm64 libicu-dev:arm64 libgtest-dev:arm64
         libjpeg62-turbo-dev:arm64 libpng-dev:arm64 libgif-dev:arm64 libwebp-dev:arm64
-        libfreetype-dev:arm64)
+        libfreetype-dev:arm64 libcurl4-openssl-dev:arm64)
 fi
 
 SUDO=""

@@ -480,9 +480,10 @@ Command RegisterBench(CLI::App& app) {
     for (int s : sizes)
       if (s % 64 != 0)
         return Fail("--image-size " + std::to_string(s) + ": must be a multiple of 64, e.g. 1024");
-    const std::vector<std::string> models = SplitList(a->models);
+    std::vector<std::string> models = SplitList(a->models);
     if (models.empty()) return Fail("--model: empty list");
-    for (const auto& m : models) {
+    for (auto& m : models) {
+      if (!ResolveModelArg(m)) return 1;  // ORG/NAME -> the Hugging Face cache (cli/pull.cc)
       std::error_code ec;
       if (!fs::exists(m, ec)) return Fail("--model " + m + ": no such file or folder");
     }

@@ -23,6 +23,12 @@ Command RegisterEval(CLI::App& app);
 Command RegisterSynth(CLI::App& app);
 Command RegisterBench(CLI::App& app);
 Command RegisterReport(CLI::App& app);
+Command RegisterPull(CLI::App& app);
+
+// --model ORG/NAME[@REVISION]: replaces `model` by the local snapshot folder in the Hugging Face
+// cache, downloading what is missing (cli/pull.cc); an existing path is left as is. On failure
+// prints the error and returns false.
+bool ResolveModelArg(std::string& model);
 
 // Prints "fastvlm: error: <msg>" to stderr; returns the exit code for errors (1).
 int Fail(const std::string& msg);

@@ -28,6 +28,7 @@ Command RegisterExportLlm(CLI::App& app) {
                  "Type of the matrices: f32, bf16, f16, q8_0, q4_0, q4_1 (default: as stored; a "
                  "quantized GGUF's tensors can be kept or turned into a float type)");
   return [a]() -> int {
+    if (!ResolveModelArg(a->model)) return 1;  // ORG/NAME -> Hugging Face cache
     quant::ExportLlmOptions opt;
     opt.model_path = a->model;
     opt.out_path = a->out;

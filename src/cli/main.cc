@@ -39,6 +39,8 @@ int main(int argc, char** argv) {
       nullptr;
   commands[app.add_subcommand("report", "Render benchmark results as HTML + Markdown with charts")] =
       nullptr;
+  commands[app.add_subcommand("pull", "Download a model from the Hugging Face Hub into the shared cache")] =
+      nullptr;
   for (auto& [sub, cmd] : commands) {
     if (sub->get_name() == "generate") cmd = fastvlm::cli::RegisterGenerate(*sub);
     if (sub->get_name() == "tokenize") cmd = fastvlm::cli::RegisterTokenize(*sub);
@@ -50,6 +52,7 @@ int main(int argc, char** argv) {
     if (sub->get_name() == "synth") cmd = fastvlm::cli::RegisterSynth(*sub);
     if (sub->get_name() == "bench") cmd = fastvlm::cli::RegisterBench(*sub);
     if (sub->get_name() == "report") cmd = fastvlm::cli::RegisterReport(*sub);
+    if (sub->get_name() == "pull") cmd = fastvlm::cli::RegisterPull(*sub);
   }
   if (argc == 2 && std::string(argv[1]) == "--version") {
     std::printf("fastvlm %s (commit %s), SIMD target %s\n", FASTVLM_VERSION, FASTVLM_GIT_COMMIT,

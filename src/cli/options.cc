@@ -12,7 +12,9 @@ namespace fastvlm::cli {
 
 void AddEngineOptions(CLI::App& app, EngineArgs& a) {
   app.add_option("-m,--model", a.model,
-                 "Hugging Face model folder (config.json, *.safetensors, tokenizer)")
+                 "Hugging Face model folder (config.json, *.safetensors, tokenizer), or a Hub "
+                 "repository ORG/NAME[@REVISION] (e.g. apple/FastVLM-0.5B), fetched into the "
+                 "Hugging Face cache on first use (see `fastvlm pull --help`)")
       ->required();
   app.add_option("-t,--threads", a.threads, "Threads (0 = all cores)")->capture_default_str()
       ->check(CLI::Range(0, 1024));
@@ -59,6 +61,7 @@ GenerationOptions ToGenerationOptions(const SamplingArgs& a) {
 std::unique_ptr<Engine> LoadEngine(const EngineArgs& a, EngineOptions eo) {
   kernels::SetBF16DotProduct(!a.exact);
   eo.model_path = a.model;
+  if (!ResolveModelArg(eo.model_path)) return nullptr;  // ORG/NAME -> cached snapshot folder
   eo.threads = a.threads;
   eo.max_context = a.ctx;
   auto engine = Engine::Load(eo);

@@ -32,6 +32,7 @@ Command RegisterQuantize(CLI::App& app) {
                  "PATTERN=TYPE: tensors whose name matches the regular expression PATTERN get "
                  "TYPE (repeatable; the first match wins), e.g. 'lm_head|embed_tokens=q8_0'");
   return [a]() -> int {
+    if (!ResolveModelArg(a->model)) return 1;  // ORG/NAME -> Hugging Face cache
     quant::ConvertOptions opt;
     opt.model_dir = a->model;
     opt.out_path = a->out;

@@ -26,6 +26,7 @@ Command RegisterTokenize(CLI::App& app) {
       ->required();
   app.add_flag("--ids", a->ids, "Decode ids back to text instead");
   return [a]() -> int {
+    if (!ResolveModelArg(a->model)) return 1;  // ORG/NAME -> Hugging Face cache
     StatusOr<std::unique_ptr<Tokenizer>> tok = Status::Error("unreachable");
     if (std::filesystem::is_regular_file(a->model)) {  // a GGUF file embeds the tokenizer
       auto ckpt = io::Checkpoint::Open(a->model);

@@ -1,10 +1,8 @@
-// SHA-256 of a byte range as 64 lowercase hex digits (FIPS 180-4), for fixtures that store
-// digests instead of large buffers. A test utility: small and slow is fine.
+// SHA-256 for fixtures that store digests instead of large buffers: the library's (base/sha256.h).
 #pragma once
 
-#include <cstddef>
-#include <string>
+#include "base/sha256.h"
 
 namespace fastvlm::testing {
-std::string Sha256Hex(const void* data, size_t n);
+using ::fastvlm::Sha256Hex;
 }  // namespace fastvlm::testing
