@@ -8,6 +8,7 @@
 
 #include "base/timer.h"
 #include "cli/commands.h"
+#include "cli/options.h"
 #include "quant/convert.h"
 #include "quant/export_llm.h"
 
@@ -37,18 +38,14 @@ Command RegisterExportLlm(CLI::App& app) {
         return Fail("--type " + a->type + ": expected f32, bf16, f16, q8_0, q4_0 or q4_1");
       opt.type_set = true;
     }
-    const bool tty = isatty(2);
     const double t0 = NowSeconds();
+    Progress progress(0, isatty(2));
     quant::ExportLlmStats st;
     Status s = quant::ExportLlm(opt, &st, [&](int done, int total, const std::string& name) {
-      if (!tty) return;
-      const int width = 30, filled = total ? width * done / total : width;
-      std::string bar(filled, '#');
-      bar.resize(width, '.');
-      std::fprintf(stderr, "\r\033[K[%s] %d/%d %.60s", bar.c_str(), done, total, name.c_str());
-      std::fflush(stderr);
+      progress.Reset(total);
+      progress.Show(done, name);
     });
-    if (tty) std::fprintf(stderr, "\r\033[K");
+    progress.Clear();
     if (!s.ok()) return Fail(s.message());
     std::string types;
     for (const auto& [k, v] : st.type_counts) types += " " + k + " x" + std::to_string(v);

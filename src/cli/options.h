@@ -47,6 +47,8 @@ class Progress {
  public:
   Progress(int total, bool enabled);
   void Show(int done, const std::string& current);
+  // Sets the total when it becomes known after construction (e.g. from a progress callback).
+  void Reset(int total) { total_ = total; }
   // Clears the bar before other output shares the terminal.
   void Clear();
 

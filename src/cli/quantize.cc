@@ -9,6 +9,7 @@
 
 #include "base/timer.h"
 #include "cli/commands.h"
+#include "cli/options.h"
 #include "quant/convert.h"
 
 namespace fastvlm::cli {
@@ -51,18 +52,14 @@ Command RegisterQuantize(CLI::App& app) {
                     "bf16, f16, q8_0, q4_0, q4_1");
       opt.overrides.emplace_back(tt.substr(0, eq), t);
     }
-    const bool tty = isatty(2);
     const double t0 = NowSeconds();
+    Progress progress(0, isatty(2));
     quant::ConvertStats st;
     Status s = quant::ConvertToGguf(opt, &st, [&](int done, int total, const std::string& name) {
-      if (!tty) return;
-      const int width = 30, filled = total ? width * done / total : width;
-      std::string bar(filled, '#');
-      bar.resize(width, '.');
-      std::fprintf(stderr, "\r\033[K[%s] %d/%d %.60s", bar.c_str(), done, total, name.c_str());
-      std::fflush(stderr);
+      progress.Reset(total);
+      progress.Show(done, name);
     });
-    if (tty) std::fprintf(stderr, "\r\033[K");
+    progress.Clear();
     if (!s.ok()) return Fail(s.message());
     std::string types;
     for (const auto& [k, v] : st.type_counts) types += " " + k + " x" + std::to_string(v);

@@ -18,9 +18,6 @@
 #include "vision/vision.h"
 
 namespace fastvlm::quant {
-namespace {
-
-using kernels::WType;
 
 io::GgmlType ToGgml(WType t) {
   switch (t) {
@@ -33,6 +30,11 @@ io::GgmlType ToGgml(WType t) {
   }
   return io::GgmlType::kF32;
 }
+
+namespace {
+
+using kernels::WType;
+
 
 // The files of a model folder besides weights and config.json that a GGUF must carry.
 constexpr const char* kEmbeddedFiles[] = {
@@ -167,28 +169,10 @@ Status ConvertToGguf(const ConvertOptions& opt, ConvertStats* stats,
       row.nbytes = src_row_bytes;
       RETURN_IF_ERROR(io::CopyToF32(row, row_f32.data(), row_f32.size()));
       uint8_t* dst = out.data() + r * kernels::RowBytes(target, cols);
-      switch (target) {
-        case WType::kF32:
-          std::memcpy(dst, row_f32.data(), cols * sizeof(float));
-          break;
-        case WType::kBF16:
-          if (t.dtype == io::DType::kBF16) {  // as stored, bit for bit
-            std::memcpy(dst, row.data, src_row_bytes);
-          } else {
-            for (int64_t c = 0; c < cols; ++c) {
-              const uint16_t v = F32ToBF16(row_f32[c]);
-              std::memcpy(dst + 2 * c, &v, 2);
-            }
-          }
-          break;
-        case WType::kF16:
-          for (int64_t c = 0; c < cols; ++c) {
-            const uint16_t v = F32ToF16(row_f32[c]);
-            std::memcpy(dst + 2 * c, &v, 2);
-          }
-          break;
-        default:
-          QuantizeRow(target, row_f32.data(), cols, dst);
+      if (target == WType::kBF16 && t.dtype == io::DType::kBF16) {
+        std::memcpy(dst, row.data, src_row_bytes);  // as stored, bit for bit
+      } else {
+        EncodeRow(target, row_f32.data(), cols, dst);
       }
     }
     st.source_bytes += t.nbytes;

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "base/status.h"
+#include "io/gguf.h"
 #include "kernels/ops.h"
 
 namespace fastvlm::quant {
@@ -40,6 +41,9 @@ struct ConvertStats {
   uint64_t output_bytes = 0;   // the GGUF file
   std::vector<std::pair<std::string, int>> type_counts;  // "Q8_0" -> tensors
 };
+
+// The GGUF (ggml) type of a weight type.
+io::GgmlType ToGgml(kernels::WType t);
 
 // Parses "f32", "bf16", "f16", "q8_0", "q4_0", "q4_1" (case-insensitive).
 bool ParseWType(const std::string& s, kernels::WType* out);

@@ -1,5 +1,7 @@
 #include "quant/export_llm.h"
 
+#include "quant/convert.h"
+
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -36,18 +38,6 @@ uint32_t FileType(WType t) {
     case WType::kBF16: return 32;  // LLAMA_FTYPE_MOSTLY_BF16
   }
   return 0;
-}
-
-io::GgmlType ToGgml(WType t) {
-  switch (t) {
-    case WType::kF32: return io::GgmlType::kF32;
-    case WType::kBF16: return io::GgmlType::kBF16;
-    case WType::kF16: return io::GgmlType::kF16;
-    case WType::kQ8_0: return io::GgmlType::kQ8_0;
-    case WType::kQ4_0: return io::GgmlType::kQ4_0;
-    case WType::kQ4_1: return io::GgmlType::kQ4_1;
-  }
-  return io::GgmlType::kF32;
 }
 
 // The WType a stored tensor has; false for dtypes we cannot export (integers, f64).
@@ -314,23 +304,7 @@ Status ExportLlm(const ExportLlmOptions& opt, ExportLlmStats* stats,
         row.nbytes = src_row;
         RETURN_IF_ERROR(io::CopyToF32(row, row_f32.data(), row_f32.size()));
       }
-      uint8_t* dst = out.data() + r * out_row;
-      switch (target) {
-        case WType::kF32: std::memcpy(dst, row_f32.data(), cols * sizeof(float)); break;
-        case WType::kBF16:
-          for (int64_t i = 0; i < cols; ++i) {
-            const uint16_t v = F32ToBF16(row_f32[i]);
-            std::memcpy(dst + 2 * i, &v, 2);
-          }
-          break;
-        case WType::kF16:
-          for (int64_t i = 0; i < cols; ++i) {
-            const uint16_t v = F32ToF16(row_f32[i]);
-            std::memcpy(dst + 2 * i, &v, 2);
-          }
-          break;
-        default: QuantizeRow(target, row_f32.data(), cols, dst);
-      }
+      EncodeRow(target, row_f32.data(), cols, out.data() + r * out_row);
     }
     RETURN_IF_ERROR(w.AddTensor(it.gguf, ToGgml(target), t->shape, std::move(out)));
     ++st.tensors;

@@ -68,6 +68,26 @@ void QuantizeQ4_1(const float* x, BlockQ4_1* b) {
 
 }  // namespace
 
+void EncodeRow(WType t, const float* x, int64_t n, void* dst) {
+  uint8_t* d = static_cast<uint8_t*>(dst);
+  switch (t) {
+    case WType::kF32: std::memcpy(d, x, n * sizeof(float)); return;
+    case WType::kBF16:
+      for (int64_t i = 0; i < n; ++i) {
+        const uint16_t v = F32ToBF16(x[i]);
+        std::memcpy(d + 2 * i, &v, 2);
+      }
+      return;
+    case WType::kF16:
+      for (int64_t i = 0; i < n; ++i) {
+        const uint16_t v = F32ToF16(x[i]);
+        std::memcpy(d + 2 * i, &v, 2);
+      }
+      return;
+    default: QuantizeRow(t, x, n, dst);
+  }
+}
+
 void QuantizeRow(WType t, const float* x, int64_t n, void* dst) {
   CHECK(kernels::IsBlockType(t));
   CHECK_EQ(n % kQBlock, 0);

@@ -18,6 +18,9 @@ using kernels::WType;
 //   Q4_1: d = (max − min)/15, m = min, q = min(15, trunc((x − m)/d + 0.5)).
 // Scales are stored as f16 (round to nearest even); q is computed with the f32 scale, as ggml does.
 void QuantizeRow(WType t, const float* x, int64_t n, void* dst);
+// f32 row → RowBytes(t, n) bytes of any type: f32 copied, bf16 / f16 rounded to nearest even,
+// block types by QuantizeRow.
+void EncodeRow(WType t, const float* x, int64_t n, void* dst);
 // RowBytes(t, n) bytes → n floats, as ggml's dequantize_row_* (f32 arithmetic, no FMA).
 void DequantizeRow(WType t, const void* src, int64_t n, float* out);
 
