@@ -20,6 +20,7 @@ Command RegisterChat(CLI::App& app);
 Command RegisterQuantize(CLI::App& app);
 Command RegisterExportLlm(CLI::App& app);
 Command RegisterEval(CLI::App& app);
+Command RegisterEvalTasks(CLI::App& app);
 Command RegisterSynth(CLI::App& app);
 Command RegisterBench(CLI::App& app);
 Command RegisterReport(CLI::App& app);

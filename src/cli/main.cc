@@ -33,6 +33,8 @@ int main(int argc, char** argv) {
       nullptr;
   commands[app.add_subcommand("eval", "Accuracy of a candidate model (e.g. q8_0) against a reference: KL, top-1, perplexity")] =
       nullptr;
+  commands[app.add_subcommand("eval-tasks", "Task accuracy (colour, shape, count, text, describe) on fresh synthetic images")] =
+      nullptr;
   commands[app.add_subcommand("bench", "Benchmark load, vision, prefill and decode on the study's tasks")] =
       nullptr;
   commands[app.add_subcommand("synth", "Write deterministic synthetic test images with ground truth")] =
@@ -49,6 +51,7 @@ int main(int argc, char** argv) {
     if (sub->get_name() == "quantize") cmd = fastvlm::cli::RegisterQuantize(*sub);
     if (sub->get_name() == "export-llm") cmd = fastvlm::cli::RegisterExportLlm(*sub);
     if (sub->get_name() == "eval") cmd = fastvlm::cli::RegisterEval(*sub);
+    if (sub->get_name() == "eval-tasks") cmd = fastvlm::cli::RegisterEvalTasks(*sub);
     if (sub->get_name() == "synth") cmd = fastvlm::cli::RegisterSynth(*sub);
     if (sub->get_name() == "bench") cmd = fastvlm::cli::RegisterBench(*sub);
     if (sub->get_name() == "report") cmd = fastvlm::cli::RegisterReport(*sub);

@@ -23,23 +23,6 @@ std::string TaskList() {
   return s + "all";
 }
 
-// --task: "all", one task, or a comma-separated list.
-bool ParseTasks(const std::string& arg, std::vector<image::SynthTask>* out) {
-  if (arg == "all") {
-    *out = image::AllSynthTasks();
-    return true;
-  }
-  size_t start = 0;
-  while (start <= arg.size()) {
-    const size_t comma = std::min(arg.find(',', start), arg.size());
-    image::SynthTask t;
-    if (!image::ParseSynthTask(arg.substr(start, comma - start), &t)) return false;
-    out->push_back(t);
-    start = comma + 1;
-  }
-  return !out->empty();
-}
-
 }  // namespace
 
 Command RegisterSynth(CLI::App& app) {
@@ -85,7 +68,7 @@ Command RegisterSynth(CLI::App& app) {
 
   return [a]() -> int {
     std::vector<image::SynthTask> tasks;
-    if (!ParseTasks(a->task, &tasks))
+    if (!image::ParseSynthTaskList(a->task, &tasks))
       return Fail("--task '" + a->task + "': unknown task; valid: " + TaskList());
     if (a->count <= 0) return Fail("--count " + std::to_string(a->count) + ": must be at least 1");
     if (a->size < 32 || a->size > 4096)

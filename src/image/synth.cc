@@ -600,6 +600,23 @@ bool ParseSynthTask(const std::string& s, SynthTask* t) {
   return false;
 }
 
+bool ParseSynthTaskList(const std::string& arg, std::vector<SynthTask>* out) {
+  out->clear();
+  if (arg == "all") {
+    *out = AllSynthTasks();
+    return true;
+  }
+  size_t start = 0;
+  while (start <= arg.size()) {
+    const size_t comma = std::min(arg.find(',', start), arg.size());
+    SynthTask t;
+    if (!ParseSynthTask(arg.substr(start, comma - start), &t)) return false;
+    if (std::find(out->begin(), out->end(), t) == out->end()) out->push_back(t);
+    start = comma + 1;
+  }
+  return !out->empty();
+}
+
 std::vector<SynthTask> AllSynthTasks() {
   return {SynthTask::kColour, SynthTask::kShape, SynthTask::kCount, SynthTask::kText,
           SynthTask::kDescribe};

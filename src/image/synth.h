@@ -66,6 +66,9 @@ enum class SynthTask { kColour, kShape, kCount, kText, kDescribe };
 const char* SynthTaskName(SynthTask t);
 // Case-insensitive; also accepts "color".
 bool ParseSynthTask(const std::string& s, SynthTask* t);
+// "all", or a comma-separated list of task names (duplicates dropped, order kept); false on an
+// unknown or empty name.
+bool ParseSynthTaskList(const std::string& arg, std::vector<SynthTask>* out);
 // The five, in the order of the enum.
 std::vector<SynthTask> AllSynthTasks();
 
