@@ -54,26 +54,36 @@ def prompt_ids(tok, image_token_id, n_img):
 
 
 @torch.no_grad()
-def torch_round(model, ids, image_path, size):
-    t0 = time.perf_counter()
-    img = expand2square(Image.open(image_path).convert("RGB")).resize((size, size), Image.BICUBIC)
+def image_to_first_token(model, ids, image_path, size, use_cache=False):
+    """The reference pipeline up to the first token: returns the timestamps after each phase
+    (start, image decoded, preprocessed, vision tower, projector, prefill + argmax), the first
+    token and the KV cache (with use_cache)."""
+    t = [time.perf_counter()]
+    img = Image.open(image_path).convert("RGB")
+    t.append(time.perf_counter())
+    img = expand2square(img).resize((size, size), Image.BICUBIC)
     pv = torch.from_numpy(np.asarray(img, dtype=np.float32) / 255.0).permute(2, 0, 1)[None]
     pv = pv.to(model.dtype)
-    t1 = time.perf_counter()
+    t.append(time.perf_counter())
     feats = model.model.vision_tower(pv, return_dict=True).last_hidden_state
     feats = feats.flatten(2).permute(0, 2, 1)
-    t2 = time.perf_counter()
+    t.append(time.perf_counter())
     emb_img = model.model.multi_modal_projector(feats)
-    t3 = time.perf_counter()
+    t.append(time.perf_counter())
     inp = torch.tensor([ids])
     embeds = model.get_input_embeddings()(inp)
     mask = (inp == model.config.image_token_id)[..., None].expand_as(embeds)
     embeds = embeds.masked_scatter(mask, emb_img.to(embeds.dtype))
-    logits = model(inputs_embeds=embeds, logits_to_keep=1).logits
-    int(logits[0, -1].argmax())
-    t4 = time.perf_counter()
-    return {"preprocess": t1 - t0, "vision": t2 - t1, "projector": t3 - t2,
-            "prefill": t4 - t3, "ttft": t4 - t0}
+    out = model(inputs_embeds=embeds, use_cache=use_cache, logits_to_keep=1)
+    first = int(out.logits[0, -1].argmax())
+    t.append(time.perf_counter())
+    return t, first, out.past_key_values if use_cache else None
+
+
+def torch_round(model, ids, image_path, size):
+    t, _, _ = image_to_first_token(model, ids, image_path, size)
+    return {"preprocess": t[2] - t[0], "vision": t[3] - t[2], "projector": t[4] - t[3],
+            "prefill": t[5] - t[4], "ttft": t[5] - t[0]}
 
 
 def ours_round(args, image_path):

@@ -19,18 +19,11 @@ import platform
 import subprocess
 import sys
 
-import numpy as np
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from peer_stats import stats  # noqa: E402
 
 TYPE_NAMES = {"F32": "f32", "F16": "f16", "BF16": "bf16", "Q8_0": "q8_0", "Q4_0": "q4_0",
               "Q4_1": "q4_1"}
-
-
-def stats(v):
-    a = np.sort(np.asarray(v, dtype=np.float64))
-    return {"n": int(a.size), "mean": float(a.mean()),
-            "std": float(a.std(ddof=1)) if a.size > 1 else 0.0,
-            "median": float(np.percentile(a, 50)), "p95": float(np.percentile(a, 95)),
-            "min": float(a[0]), "max": float(a[-1])}
 
 
 def weight_type(model_type):

@@ -36,22 +36,13 @@ import sys
 import tempfile
 import time
 
-import numpy as np
 import torch
-from PIL import Image
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from compare_fastvlm import expand2square  # noqa: E402  (one definition of the reference's pad)
+from compare_fastvlm import image_to_first_token  # noqa: E402  (one reference pipeline)
+from peer_stats import stats  # noqa: E402
 
 SYSTEM = "You are a helpful assistant."
-
-
-def stats(v):
-    a = np.sort(np.asarray(v, dtype=np.float64))
-    return {"n": int(a.size), "mean": float(a.mean()),
-            "std": float(a.std(ddof=1)) if a.size > 1 else 0.0,
-            "median": float(np.percentile(a, 50)), "p95": float(np.percentile(a, 95)),
-            "min": float(a[0]), "max": float(a[-1])}
 
 
 def model_files(path):
@@ -138,35 +129,16 @@ def prompt_ids(tok, question, image_token_id, n_img):
 
 @torch.no_grad()
 def generation(model, ids, image_path, size, tokens):
-    t0 = time.perf_counter()
-    img = Image.open(image_path).convert("RGB")
-    t1 = time.perf_counter()
-    img = expand2square(img).resize((size, size), Image.BICUBIC)
-    pv = torch.from_numpy(np.asarray(img, dtype=np.float32) / 255.0).permute(2, 0, 1)[None]
-    pv = pv.to(model.dtype)
-    t2 = time.perf_counter()
-    feats = model.model.vision_tower(pv, return_dict=True).last_hidden_state
-    feats = feats.flatten(2).permute(0, 2, 1)
-    t3 = time.perf_counter()
-    emb_img = model.model.multi_modal_projector(feats)
-    t4 = time.perf_counter()
-    inp = torch.tensor([ids])
-    embeds = model.get_input_embeddings()(inp)
-    mask = (inp == model.config.image_token_id)[..., None].expand_as(embeds)
-    embeds = embeds.masked_scatter(mask, emb_img.to(embeds.dtype))
-    out = model(inputs_embeds=embeds, use_cache=True, logits_to_keep=1)
-    nxt = int(out.logits[0, -1].argmax())
-    t5 = time.perf_counter()
-    past = out.past_key_values
+    t, nxt, past = image_to_first_token(model, ids, image_path, size, use_cache=True)
     for _ in range(tokens - 1):
         out = model(input_ids=torch.tensor([[nxt]]), past_key_values=past, use_cache=True)
         past = out.past_key_values
         nxt = int(out.logits[0, -1].argmax())
     t6 = time.perf_counter()
     return {"image": os.path.basename(image_path), "prompt_tokens": len(ids),
-            "generated_tokens": tokens, "image_decode_s": t1 - t0, "preprocess_s": t2 - t1,
-            "vision_encode_s": t3 - t2, "projector_s": t4 - t3, "prefill_s": t5 - t4,
-            "ttft_s": t5 - t0, "decode_s": t6 - t5, "total_s": t6 - t0}
+            "generated_tokens": tokens, "image_decode_s": t[1] - t[0], "preprocess_s": t[2] - t[1],
+            "vision_encode_s": t[3] - t[2], "projector_s": t[4] - t[3], "prefill_s": t[5] - t[4],
+            "ttft_s": t[5] - t[0], "decode_s": t6 - t[5], "total_s": t6 - t[0]}
 
 
 def main():
