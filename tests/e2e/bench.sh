@@ -10,8 +10,7 @@ vlm_bf16="$fx/fastvlm/models/tiny-bf16-hf"
 llm="$fx/qwen2/models/realvocab-bf16"
 schema="$src/docs/schema/bench.v1.schema.json"
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
-fails=0
-fail() { echo "FAIL $*"; fails=$((fails + 1)); }
+source "$src/tests/e2e/lib/expect.sh"
 
 validate() {  # validate FILE: against the JSON Schema, plus checks the schema cannot express
   python3 - "$1" "$schema" "$2" <<'PY'
@@ -107,14 +106,6 @@ else
 fi
 
 # Bad flags: one clear line, non-zero exit.
-expect_error() {  # NAME PATTERN -- command...
-  local name="$1" pattern="$2"; shift 3
-  "$@" > "$tmp/out" 2> "$tmp/err"
-  local rc=$?
-  if [ "$rc" = 0 ] || [ "$rc" -ge 128 ]; then fail "$name: exit status $rc"; return; fi
-  grep -q -- "$pattern" "$tmp/err" || { fail "$name: stderr lacks '$pattern': $(cat "$tmp/err")"; return; }
-  echo "ok   $name: $(head -n 1 "$tmp/err")"
-}
 expect_error "missing model" "no such file or folder" -- "$bin" bench --model "$tmp/nope"
 expect_error "bad threads" "--threads: 'x'" -- "$bin" bench --model "$llm" --threads 1,x
 expect_error "bad task" "unknown task 'colours'" -- "$bin" bench --model "$vlm" --tasks colours

@@ -10,20 +10,7 @@ bin="$1"; src="$2"
 fx="$src/tests/fixtures/fastvlm"
 model="$fx/models/tiny-f32-hf"
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
-fails=0
-fail() { echo "FAIL $*"; fails=$((fails + 1)); }
-expect_error() {  # expect_error NAME PATTERN -- command...
-  local name="$1" pattern="$2"; shift 3
-  "$@" > "$tmp/out" 2> "$tmp/err"
-  local rc=$?
-  if [ "$rc" = 0 ] || [ "$rc" -ge 128 ]; then
-    echo "FAIL $name: exit status $rc"; cat "$tmp/err"; fails=$((fails + 1)); return
-  fi
-  if ! grep -q -- "$pattern" "$tmp/err"; then
-    echo "FAIL $name: stderr lacks '$pattern':"; cat "$tmp/err"; fails=$((fails + 1)); return
-  fi
-  echo "ok   $name: $(head -n 1 "$tmp/err")"
-}
+source "$src/tests/e2e/lib/expect.sh"
 # check JSON EXPR...: python assertions on the JSON file $tmp/j.json (j = the parsed object).
 check() {
   local name="$1"; shift

@@ -6,8 +6,7 @@ set -uo pipefail
 bin="$1"; src="$2"
 model="$src/tests/fixtures/fastvlm/models/tiny-f32-apple"
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
-fails=0
-fail() { echo "FAIL $*"; fails=$((fails + 1)); }
+source "$src/tests/e2e/lib/expect.sh"
 
 if ! "$bin" eval-tasks --model "$model" --count 2 --max-tokens 6 -t 2 --json "$tmp/all.json" \
     > "$tmp/all.out" 2> "$tmp/all.err"; then
@@ -75,18 +74,6 @@ fi
 "$bin" eval-tasks --help > "$tmp/help" 2>&1 || fail "--help exited non-zero"
 grep -q "attribute F1" "$tmp/help" && grep -q "Levenshtein" "$tmp/help" || fail "--help lacks the scoring rules"
 
-expect_error() {  # expect_error NAME PATTERN -- command...
-  local name="$1" pattern="$2"; shift 3
-  "$@" > "$tmp/out" 2> "$tmp/err"
-  local rc=$?
-  if [ "$rc" = 0 ] || [ "$rc" -ge 128 ]; then
-    echo "FAIL $name: exit status $rc"; cat "$tmp/err"; fails=$((fails + 1)); return
-  fi
-  if ! grep -q -- "$pattern" "$tmp/err"; then
-    echo "FAIL $name: stderr lacks '$pattern':"; cat "$tmp/err"; fails=$((fails + 1)); return
-  fi
-  echo "ok   $name: $(head -n 1 "$tmp/err")"
-}
 expect_error "unknown task" "--tasks 'colour,smell'" -- "$bin" eval-tasks --model "$model" --tasks colour,smell
 expect_error "count 0" "--count 0" -- "$bin" eval-tasks --model "$model" --count 0
 expect_error "size too small" "--size 16" -- "$bin" eval-tasks --model "$model" --size 16

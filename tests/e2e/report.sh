@@ -10,9 +10,7 @@ bin="$1"; src="$2"
 fx="$src/tests/fixtures/bench"
 schema="$src/docs/schema/bench.v1.schema.json"
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
-fails=0
-fail() { echo "FAIL $*"; fails=$((fails + 1)); }
-ok() { echo "ok   $*"; }
+source "$src/tests/e2e/lib/expect.sh"
 
 # 1. The samples validate against the schema, and a broken copy does not (the check can fail).
 if python3 - "$schema" "$fx"/sample-fastvlm.json "$fx"/sample-pytorch.json "$fx"/sample-llamacpp.json \
@@ -63,14 +61,6 @@ else
 fi
 
 # 4. Bad input: exit status 1 and a message naming the file and the problem.
-expect_error() {  # expect_error NAME PATTERN -- command...
-  local name="$1" pattern="$2"; shift 3
-  "$@" > "$tmp/o" 2> "$tmp/e"
-  local rc=$?
-  if [ "$rc" = 0 ] || [ "$rc" -ge 128 ]; then fail "$name: exit status $rc"; cat "$tmp/e"; return; fi
-  if ! grep -qF -- "$pattern" "$tmp/e"; then fail "$name: stderr lacks '$pattern':"; cat "$tmp/e"; return; fi
-  ok "$name: $(head -n 1 "$tmp/e")"
-}
 echo '{"schema": "fastvlm.bench.v7", "runs": []}' > "$tmp/v7.json"
 sed 's/"threads": 8/"threads": "eight"/' "$fx/sample-fastvlm.json" > "$tmp/threads.json"
 head -c 300 "$fx/sample-pytorch.json" > "$tmp/truncated.json"

@@ -7,19 +7,7 @@ fx="$src/tests/fixtures/fastvlm"
 model="$fx/models/tiny-f32-apple"
 img="$fx/images/street-300x200.png"
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
-fails=0
-expect_error() {  # expect_error NAME PATTERN -- command...
-  local name="$1" pattern="$2"; shift 3
-  "$@" > "$tmp/out" 2> "$tmp/err"
-  local rc=$?
-  if [ "$rc" = 0 ] || [ "$rc" -ge 128 ]; then
-    echo "FAIL $name: exit status $rc"; cat "$tmp/err"; fails=$((fails + 1)); return
-  fi
-  if ! grep -q -- "$pattern" "$tmp/err"; then
-    echo "FAIL $name: stderr lacks '$pattern':"; cat "$tmp/err"; fails=$((fails + 1)); return
-  fi
-  echo "ok   $name: $(head -c 200 "$tmp/err" | head -n 1)"
-}
+source "$src/tests/e2e/lib/expect.sh"
 : > "$tmp/empty.png"
 head -c 200 "$img" > "$tmp/truncated.png"
 head -c 5000 /dev/urandom > "$tmp/noise.jpg"

@@ -4,8 +4,7 @@
 set -uo pipefail
 bin="$1"; src="$2"
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
-fails=0
-fail() { echo "FAIL $*"; fails=$((fails + 1)); }
+source "$src/tests/e2e/lib/expect.sh"
 
 # Two runs with the same flags: byte-identical output.
 for run in a b; do
@@ -50,18 +49,6 @@ cmp -s "$tmp/a/new/sub/shape-0000.png" "$tmp/c/shape-0000.png" && fail "--seed 1
 "$bin" synth --help > "$tmp/help" 2>&1 || fail "--help exited non-zero"
 grep -q "How many objects" "$tmp/help" && grep -q -- "--seed" "$tmp/help" || fail "--help lacks the task list"
 
-expect_error() {  # expect_error NAME PATTERN -- command...
-  local name="$1" pattern="$2"; shift 3
-  "$@" > "$tmp/out" 2> "$tmp/err"
-  local rc=$?
-  if [ "$rc" = 0 ] || [ "$rc" -ge 128 ]; then
-    echo "FAIL $name: exit status $rc"; cat "$tmp/err"; fails=$((fails + 1)); return
-  fi
-  if ! grep -q -- "$pattern" "$tmp/err"; then
-    echo "FAIL $name: stderr lacks '$pattern':"; cat "$tmp/err"; fails=$((fails + 1)); return
-  fi
-  echo "ok   $name: $(head -n 1 "$tmp/err")"
-}
 touch "$tmp/a-file"
 expect_error "unknown task" "valid: colour, shape, count, text, describe, all" -- "$bin" synth --task colours --count 1 --out "$tmp/e"
 expect_error "count 0" "--count 0: must be at least 1" -- "$bin" synth --count 0 --out "$tmp/e"
