@@ -15,23 +15,32 @@ if [ "$quick" = 1 ]; then scripts/setup.sh; else scripts/setup.sh --arm64; fi
 
 configure() {  # dir, extra cmake args...
   local dir="$1"; shift
-  cmake -S . -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE=Release "$@" >/dev/null
+  mkdir -p "$dir"
+  if ! cmake -S . -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE=Release "$@" > "$dir/configure.log" 2>&1; then
+    tail -n 40 "$dir/configure.log"; echo "test.sh: configuring $dir failed" >&2; exit 1
+  fi
+}
+build() {  # dir: quiet on success, the last lines of the log on failure
+  if ! ninja -C "$1" -j "$jobs" > "$1/build.log" 2>&1; then
+    grep -E "error|FAILED" "$1/build.log" | head -n 20; tail -n 20 "$1/build.log"
+    echo "test.sh: building $1 failed (log: $1/build.log)" >&2; exit 1
+  fi
 }
 
 if [ "$quick" = 0 ]; then
   echo "== unit tests, ASan + UBSan =="
   configure build-asan -DFASTVLM_SANITIZE=address,undefined
-  ninja -C build-asan -j "$jobs" >/dev/null
+  build build-asan
   (cd build-asan && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
      ctest -L unit --output-on-failure -j "$jobs" | tail -n 3)
 
   echo "== unit tests, aarch64 (NEON) under qemu-user =="
   configure build-arm64 -DCMAKE_TOOLCHAIN_FILE=cmake/aarch64-linux-gnu.cmake
-  ninja -C build-arm64 -j "$jobs" >/dev/null
+  build build-arm64
   (cd build-arm64 && ctest -L unit --output-on-failure -j "$jobs" | tail -n 3)
 fi
 
 echo "== all tests, Release =="
 configure build
-ninja -C build -j "$jobs" >/dev/null
+build build
 cd build && ctest --output-on-failure -j "$jobs"
