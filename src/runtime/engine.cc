@@ -63,17 +63,23 @@ StatusOr<std::unique_ptr<Engine>> Engine::Load(const EngineOptions& opt) {
                                                     e->ckpt_->dir() + "/config.json"));
   ASSIGN_OR_RETURN(e->tokenizer_, LoadTokenizer(*e->ckpt_));
   ASSIGN_OR_RETURN(llm::Qwen2Weights w, llm::LoadQwen2Weights(*e->ckpt_, e->config_));
-  // Fault the weights in now (part of load time), not during the first forward pass; on a
-  // thread of its own, overlapping the vision tower's repacking (joined when `populate` goes
-  // out of scope, on every return path).
-  const io::Checkpoint* ckpt = e->ckpt_.get();
-  std::jthread populate([ckpt] { ckpt->Populate(); });
-  const io::Qwen2Config& c = e->config_.text;
-  const int ctx = std::max(1, std::min(opt.max_context, c.max_position_embeddings));
-  e->model_ = std::make_unique<llm::Qwen2Model>(c, std::move(w), ctx);
   int threads = opt.threads;
   if (threads <= 0) threads = std::max(1u, std::thread::hardware_concurrency());
   e->pool_ = std::make_unique<ThreadPool>(threads);
+  // Fault the weights in now (part of load time), not during the first forward pass; with more
+  // than one thread, on a thread of its own overlapping the vision tower's loading (joined when
+  // `populate` goes out of scope, on every return path). A pool capped to one thread
+  // (FASTVLM_MAX_THREADS=1, e.g. under qemu-user, which hangs in pthread_create) creates none.
+  const io::Checkpoint* ckpt = e->ckpt_.get();
+  std::jthread populate;
+  if (e->pool_->size() > 1) {
+    populate = std::jthread([ckpt] { ckpt->Populate(); });
+  } else {
+    ckpt->Populate();
+  }
+  const io::Qwen2Config& c = e->config_.text;
+  const int ctx = std::max(1, std::min(opt.max_context, c.max_position_embeddings));
+  e->model_ = std::make_unique<llm::Qwen2Model>(c, std::move(w), ctx);
   e->logits_.resize(e->model_->vocab_rows());
   if (opt.load_vision && e->config_.layout != io::Layout::kQwen2 &&
       vision::HasVisionTower(*e->ckpt_)) {
@@ -101,7 +107,7 @@ StatusOr<std::unique_ptr<Engine>> Engine::Load(const EngineOptions& opt) {
   add_stop(e->tokenizer_->im_end_id());
   add_stop(e->tokenizer_->endoftext_id());
   for (int id : c.eos_token_ids) add_stop(id);
-  populate.join();
+  if (populate.joinable()) populate.join();
   e->load_seconds_ = NowSeconds() - t0;
   return e;
 }
