@@ -20,8 +20,8 @@ configure() {  # dir, extra cmake args...
     tail -n 40 "$dir/configure.log"; echo "test.sh: configuring $dir failed" >&2; exit 1
   fi
 }
-build() {  # dir: quiet on success, the last lines of the log on failure
-  if ! ninja -C "$1" -j "$jobs" > "$1/build.log" 2>&1; then
+build() {  # dir [targets...]: quiet on success, the errors and the log's tail on failure
+  if ! ninja -j "$jobs" -C "$@" > "$1/build.log" 2>&1; then
     grep -E "error|FAILED" "$1/build.log" | head -n 20; tail -n 20 "$1/build.log"
     echo "test.sh: building $1 failed (log: $1/build.log)" >&2; exit 1
   fi
@@ -30,13 +30,13 @@ build() {  # dir: quiet on success, the last lines of the log on failure
 if [ "$quick" = 0 ]; then
   echo "== unit tests, ASan + UBSan =="
   configure build-asan -DFASTVLM_SANITIZE=address,undefined
-  build build-asan
+  build build-asan unit_tests
   (cd build-asan && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
      ctest -L unit --output-on-failure -j "$jobs" | tail -n 3)
 
   echo "== unit tests, aarch64 (NEON) under qemu-user =="
   configure build-arm64 -DCMAKE_TOOLCHAIN_FILE=cmake/aarch64-linux-gnu.cmake
-  build build-arm64
+  build build-arm64 unit_tests
   (cd build-arm64 && ctest -L unit --output-on-failure -j "$jobs" | tail -n 3)
 fi
 
