@@ -42,9 +42,9 @@ def expand2square(img):
     return out
 
 
-def prompt_ids(tok, image_token_id, n_img):
+def prompt_ids(tok, image_token_id, n_img, question=PROMPT):
     text = ("<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n<|im_start|>user\n<image>\n"
-            f"{PROMPT}<|im_end|>\n<|im_start|>assistant\n")
+            f"{question}<|im_end|>\n<|im_start|>assistant\n")
     ids = []
     for k, chunk in enumerate(text.split("<image>")):
         if k:

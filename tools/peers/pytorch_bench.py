@@ -39,11 +39,8 @@ import time
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from compare_fastvlm import image_to_first_token  # noqa: E402  (one reference pipeline)
+from compare_fastvlm import image_to_first_token, prompt_ids  # noqa: E402  (one reference pipeline)
 from peer_stats import stats  # noqa: E402
-
-SYSTEM = "You are a helpful assistant."
-
 
 def model_files(path):
     return [f for f in glob.glob(os.path.join(path, "*")) if os.path.isfile(f)]
@@ -116,17 +113,6 @@ def system_info():
     return s
 
 
-def prompt_ids(tok, question, image_token_id, n_img):
-    text = (f"<|im_start|>system\n{SYSTEM}<|im_end|>\n<|im_start|>user\n<image>\n"
-            f"{question}<|im_end|>\n<|im_start|>assistant\n")
-    ids = []
-    for k, chunk in enumerate(text.split("<image>")):
-        if k:
-            ids += [image_token_id] * n_img
-        ids += tok(chunk, add_special_tokens=False)["input_ids"]
-    return ids
-
-
 @torch.no_grad()
 def generation(model, ids, image_path, size, tokens):
     t, nxt, past = image_to_first_token(model, ids, image_path, size, use_cache=True)
@@ -194,7 +180,7 @@ def main():
                             key=lambda p: int(os.path.splitext(p)[0].rsplit("-", 1)[1]))
             with open(os.path.splitext(images[0])[0] + ".json") as f:
                 question = json.load(f)["question"]
-            ids = prompt_ids(tok, question, model.config.image_token_id, n_img)
+            ids = prompt_ids(tok, model.config.image_token_id, n_img, question)
             samples = []
             for i, img in enumerate(images[:per_task]):
                 s = generation(model, ids, img, size, args.tokens)
