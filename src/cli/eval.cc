@@ -222,6 +222,7 @@ Command RegisterEval(CLI::App& app) {
     std::string reference, candidate, prompts_file, text_file, json_out, kld_base;
     std::vector<std::string> images;
     int tokens = 32, ctx = 512, threads = 0, chunks = 0;
+    bool exact = false;
   };
   auto a = std::make_shared<Args>();
   app.add_option("-r,--reference", a->reference,
@@ -242,6 +243,9 @@ Command RegisterEval(CLI::App& app) {
   app.add_option("-t,--threads", a->threads, "Threads (0 = all cores)")->capture_default_str()
       ->check(CLI::Range(0, 1024));
   app.add_option("--json", a->json_out, "Write the results as JSON (schema fastvlm.eval.v1)");
+  app.add_flag("--exact", a->exact,
+               "Both models multiply float (f32/bf16/f16) weights with f32 activations, not the "
+               "CPU's bf16 dot product: the reference's logits are then its f32 logits");
   app.add_option("--kld-base", a->kld_base,
                  "Compare --candidate with llama.cpp's logits from `llama-perplexity "
                  "--kl-divergence-base FILE` instead of a --reference model");
@@ -255,6 +259,7 @@ Command RegisterEval(CLI::App& app) {
         return Fail("--kld-base compares --candidate with llama.cpp's saved logits: leave out "
                     "--reference, --images and --text");
       EngineArgs ea;
+      ea.exact = a->exact;
       ea.model = a->candidate;
       ea.threads = a->threads;
       ea.ctx = 1 << 16;
@@ -309,6 +314,7 @@ Command RegisterEval(CLI::App& app) {
     EngineOptions eo;
     eo.load_vision = !images.empty();
     EngineArgs ea;
+    ea.exact = a->exact;
     ea.threads = a->threads;
     ea.ctx = std::max(4096, a->ctx);
     ea.model = a->reference;
@@ -475,6 +481,7 @@ Command RegisterEval(CLI::App& app) {
                 {"reference_weight_type", rtype},
                 {"candidate_weight_type", ctype},
                 {"tokens", a->tokens},
+                {"exact", a->exact},
                 {"items", items},
                 {"summary", summary}};
       std::ofstream out(a->json_out);

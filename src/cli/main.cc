@@ -27,7 +27,7 @@ int main(int argc, char** argv) {
   commands[app.add_subcommand("run", "Answer a question about an image (or caption a batch)")] =
       nullptr;
   commands[app.add_subcommand("chat", "Interactive multi-turn chat about an image")] = nullptr;
-  commands[app.add_subcommand("quantize", "Convert a model folder to one GGUF file (f32 ... q4_0)")] =
+  commands[app.add_subcommand("quantize", "Convert a model (folder or GGUF) to one GGUF file (f32 ... q4_0)")] =
       nullptr;
   commands[app.add_subcommand("export-llm", "Write the language model as a llama.cpp qwen2 GGUF file")] =
       nullptr;

@@ -1,4 +1,4 @@
-// fastvlm quantize --model DIR --out FILE.gguf --type TYPE: writes the whole model (language
+// fastvlm quantize --model DIR|FILE.gguf --out FILE.gguf --type TYPE: writes the whole model (language
 // model, vision tower, projector, config, tokenizer, preprocessing settings) as one GGUF file.
 #include <unistd.h>
 
@@ -20,7 +20,8 @@ Command RegisterQuantize(CLI::App& app) {
     std::vector<std::string> tensor_types;
   };
   auto a = std::make_shared<Args>();
-  app.add_option("-m,--model", a->model, "Hugging Face model folder to convert")->required();
+  app.add_option("-m,--model", a->model, "Model to convert: a Hugging Face folder, or a fastvlm GGUF (e.g. to "
+                 "quantize a bf16 file further; quantized tensors are kept as they are)")->required();
   app.add_option("-o,--out", a->out, "Output GGUF file")->required();
   app.add_option("--type", a->type,
                  "Type of the language model's matrices: f32, bf16, f16, q8_0, q4_0, q4_1 "

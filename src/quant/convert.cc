@@ -104,15 +104,30 @@ Status ConvertToGguf(const ConvertOptions& opt, ConvertStats* stats,
 
   // The vision tower's 1×1-conv / linear weights are written already packed for the vision
   // GEMM (kernels::PackMatrix), so loading the file does no repacking: which tensors those are is
-  // what the vision loader itself reads as packed weights.
+  // what the vision loader itself reads as packed weights. A fastvlm GGUF as the source has them
+  // packed already (TensorView::packed_panel); they are copied as they are.
+  const bool from_gguf = ckpt->is_gguf();
   std::set<std::string> packed;
-  if (cfg.layout != io::Layout::kQwen2 && vision::HasVisionTower(*ckpt)) {
+  if (!from_gguf && cfg.layout != io::Layout::kQwen2 && vision::HasVisionTower(*ckpt)) {
     ASSIGN_OR_RETURN(auto vm, vision::VisionModel::Load(*ckpt, cfg, 64));
     for (const std::string& n : vm->PackedWeightNames()) packed.insert(n);
     w.SetU32("fastvlm.packed_panel", static_cast<uint32_t>(kernels::kPackPanel));
   }
 
   const std::vector<const io::TensorView*> all = ckpt->AllTensors();
+  if (from_gguf) {
+    for (const io::TensorView* t : all) {
+      if (t->packed_panel == 0) continue;
+      if (t->packed_panel != kernels::kPackPanel) {
+        return Status::Error("tensor '%s' in %s is packed in panels of %d outputs; this build "
+                             "packs %d: convert from the Hugging Face folder instead",
+                             t->name.c_str(), t->file.c_str(), t->packed_panel,
+                             kernels::kPackPanel);
+      }
+      w.SetU32("fastvlm.packed_panel", static_cast<uint32_t>(kernels::kPackPanel));
+      break;
+    }
+  }
   std::map<std::string, int> counts;
   std::vector<float> row_f32;
   for (size_t k = 0; k < all.size(); ++k) {
@@ -122,20 +137,16 @@ Status ConvertToGguf(const ConvertOptions& opt, ConvertStats* stats,
       ++st.dropped;
       continue;
     }
-    if (t.packed_panel != 0) {
-      return Status::Error("tensor '%s' in %s is stored packed for the vision kernels; convert "
-                           "from the Hugging Face folder instead",
-                           t.name.c_str(), t.file.c_str());
-    }
-    if (t.dtype != io::DType::kF32 && t.dtype != io::DType::kBF16 && t.dtype != io::DType::kF16) {
-      return Status::Error("tensor '%s' in %s has dtype %s; only F32 / BF16 / F16 tensors can be "
-                           "converted",
+    WType stored;
+    if (!StoredWType(t.dtype, &stored)) {
+      return Status::Error("tensor '%s' in %s has dtype %s; only F32 / BF16 / F16 tensors (and "
+                           "the Q8_0 / Q4_0 / Q4_1 blocks of a GGUF) can be converted",
                            t.name.c_str(), t.file.c_str(), io::DTypeName(t.dtype));
     }
     // Default: matrices of the language model take --type; the vision tower and projector
     // --vision-type (or their stored type); vectors (norms, biases, scales) and small kernels f32.
     const bool matrix = t.shape.size() == 2;
-    WType target = t.dtype == io::DType::kBF16 ? WType::kBF16 : WType::kF32;
+    WType target = stored == WType::kBF16 ? WType::kBF16 : WType::kF32;
     if (IsVisionTensor(t.name)) {
       if (opt.vision_type_set && (matrix || t.shape.size() == 4)) target = opt.vision_type;
     } else if (matrix) {
@@ -149,6 +160,24 @@ Status ConvertToGguf(const ConvertOptions& opt, ConvertStats* stats,
         break;
       }
     }
+    st.source_bytes += t.nbytes;
+    if (t.packed_panel != 0) {
+      // Already in the vision GEMM's layout (a fastvlm GGUF as the source): bit for bit.
+      if (kernels::PackedTypeFor(target) != stored) {
+        return Status::Error("tensor '%s' in %s is stored packed for the vision kernels as %s; "
+                             "it can only be copied as it is, not converted to %s: leave out "
+                             "--vision-type (or the --tensor-type that matches it), or convert "
+                             "from the Hugging Face folder",
+                             t.name.c_str(), t.file.c_str(), kernels::WTypeName(stored),
+                             kernels::WTypeName(target));
+      }
+      w.SetI64Array("fastvlm.packed." + t.name, t.shape);
+      const int64_t elems = static_cast<int64_t>(t.nbytes) / (stored == WType::kF32 ? 4 : 2);
+      ++counts[io::GgmlTypeName(ToGgml(stored)) + std::string(" (packed)")];
+      RETURN_IF_ERROR(w.AddTensor(t.name, ToGgml(stored), {elems}, t.data, t.nbytes));
+      ++st.tensors;
+      continue;
+    }
     const int64_t cols = t.shape.empty() ? 1 : t.shape.back();
     const int64_t rows = t.numel() / std::max<int64_t>(cols, 1);
     if (kernels::IsBlockType(target) && cols % 32 != 0) {
@@ -159,31 +188,49 @@ Status ConvertToGguf(const ConvertOptions& opt, ConvertStats* stats,
                              t.name.c_str(), t.ShapeString().c_str(), (long long)cols,
                              kernels::WTypeName(target));
     }
+    if (kernels::IsBlockType(stored) && kernels::IsBlockType(target) && target != stored) {
+      return Status::Error("tensor '%s' in %s is stored as %s; re-quantizing it to %s would "
+                           "compound the rounding: keep it with --tensor-type '%s=%s', or "
+                           "convert from the unquantized folder",
+                           t.name.c_str(), t.file.c_str(), kernels::WTypeName(stored),
+                           kernels::WTypeName(target), t.name.c_str(),
+                           kernels::WTypeName(stored));
+    }
+    if (target == stored && !packed.count(t.name)) {  // as stored, bit for bit
+      ++counts[io::GgmlTypeName(ToGgml(target))];
+      RETURN_IF_ERROR(w.AddTensor(t.name, ToGgml(target), t.shape, t.data, t.nbytes));
+      ++st.tensors;
+      continue;
+    }
     std::vector<uint8_t> out(static_cast<size_t>(rows * kernels::RowBytes(target, cols)));
     row_f32.resize(static_cast<size_t>(cols));
-    const size_t src_row_bytes = static_cast<size_t>(cols) * io::DTypeSize(t.dtype);
+    const size_t src_row_bytes = static_cast<size_t>(kernels::RowBytes(stored, cols));
     for (int64_t r = 0; r < rows; ++r) {
-      io::TensorView row = t;
-      row.shape = {cols};
-      row.data = static_cast<const uint8_t*>(t.data) + r * src_row_bytes;
-      row.nbytes = src_row_bytes;
-      RETURN_IF_ERROR(io::CopyToF32(row, row_f32.data(), row_f32.size()));
+      const uint8_t* src = static_cast<const uint8_t*>(t.data) + r * src_row_bytes;
       uint8_t* dst = out.data() + r * kernels::RowBytes(target, cols);
-      if (target == WType::kBF16 && t.dtype == io::DType::kBF16) {
-        std::memcpy(dst, row.data, src_row_bytes);  // as stored, bit for bit
-      } else {
-        EncodeRow(target, row_f32.data(), cols, dst);
+      if (target == stored) {
+        std::memcpy(dst, src, src_row_bytes);
+        continue;
       }
+      if (kernels::IsBlockType(stored)) {
+        DequantizeRow(stored, src, cols, row_f32.data());
+      } else {
+        io::TensorView row = t;
+        row.shape = {cols};
+        row.data = src;
+        row.nbytes = src_row_bytes;
+        RETURN_IF_ERROR(io::CopyToF32(row, row_f32.data(), row_f32.size()));
+      }
+      EncodeRow(target, row_f32.data(), cols, dst);
     }
-    st.source_bytes += t.nbytes;
     if (packed.count(t.name) && !kernels::IsBlockType(target)) {
       // [rows, cols] in `target` -> the packed layout (f16 packs as f32), stored 1-D with its
       // logical shape under fastvlm.packed.<name>.
       // A 1×1 conv [out, in, 1, 1] is the matrix [out, in] (the bytes are contiguous).
-      const int64_t n = t.shape[0], k = t.numel() / n;
-      const kernels::Matrix m{target, out.data(), n, k};
+      const int64_t n = t.shape[0], kk = t.numel() / n;
+      const kernels::Matrix m{target, out.data(), n, kk};
       const WType pt = kernels::PackedTypeFor(target);
-      std::vector<uint8_t> bytes(static_cast<size_t>(kernels::PackedMatrixBytes(pt, n, k)));
+      std::vector<uint8_t> bytes(static_cast<size_t>(kernels::PackedMatrixBytes(pt, n, kk)));
       kernels::PackMatrix(m, bytes.data());
       const int64_t elems = static_cast<int64_t>(bytes.size()) / (pt == WType::kF32 ? 4 : 2);
       w.SetI64Array("fastvlm.packed." + t.name, t.shape);

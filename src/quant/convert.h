@@ -1,5 +1,5 @@
-// HF checkpoint folder -> one self-contained GGUF file (`fastvlm quantize`): every tensor in the
-// chosen type, plus what a model folder carries besides weights (config.json, the tokenizer
+// HF checkpoint folder (or a GGUF file) -> one self-contained GGUF file (`fastvlm quantize`):
+// every tensor in the chosen type, plus what a model folder carries besides weights (config.json, the tokenizer
 // files, preprocessor_config.json), so the file alone is a model.
 //
 // File conventions (fastvlm GGUF, format version 1):
@@ -9,6 +9,9 @@
 //   fastvlm.file.<name>   = the text of each tokenizer / processor file of the folder
 //   fastvlm.quantization  = the --type given; fastvlm.source = the source folder
 //   tensors keep their Hugging Face names and row-major shapes.
+// From a GGUF source: tensors already in the target type (block types, the packed vision
+// weights) are copied bit for bit; float tensors are converted; a block-quantized tensor is never
+// re-quantized to another block type (an error names the --tensor-type that keeps it).
 #pragma once
 
 #include <cstdint>

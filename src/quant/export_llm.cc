@@ -40,19 +40,6 @@ uint32_t FileType(WType t) {
   return 0;
 }
 
-// The WType a stored tensor has; false for dtypes we cannot export (integers, f64).
-bool StoredWType(io::DType d, WType* out) {
-  switch (d) {
-    case io::DType::kF32: *out = WType::kF32; return true;
-    case io::DType::kF16: *out = WType::kF16; return true;
-    case io::DType::kBF16: *out = WType::kBF16; return true;
-    case io::DType::kQ8_0: *out = WType::kQ8_0; return true;
-    case io::DType::kQ4_0: *out = WType::kQ4_0; return true;
-    case io::DType::kQ4_1: *out = WType::kQ4_1; return true;
-    default: return false;
-  }
-}
-
 // gguf-py's model_weight_count_rounded_notation(n, min_digits=2): "494M", "1.5B", "36K".
 std::string SizeLabel(int64_t n) {
   double scaled;

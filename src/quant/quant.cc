@@ -183,4 +183,16 @@ ErrorStats Compare(const float* ref, const float* got, int64_t n) {
   return s;
 }
 
+bool StoredWType(io::DType d, WType* out) {
+  switch (d) {
+    case io::DType::kF32: *out = WType::kF32; return true;
+    case io::DType::kF16: *out = WType::kF16; return true;
+    case io::DType::kBF16: *out = WType::kBF16; return true;
+    case io::DType::kQ8_0: *out = WType::kQ8_0; return true;
+    case io::DType::kQ4_0: *out = WType::kQ4_0; return true;
+    case io::DType::kQ4_1: *out = WType::kQ4_1; return true;
+    default: return false;
+  }
+}
+
 }  // namespace fastvlm::quant

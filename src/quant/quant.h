@@ -5,6 +5,7 @@
 
 #include <cstdint>
 
+#include "io/safetensors.h"  // DType
 #include "kernels/ops.h"  // WType, RowBytes (header-only: quant does not link kernels)
 #include "kernels/quant_blocks.h"
 
@@ -28,6 +29,10 @@ void DequantizeRow(WType t, const void* src, int64_t n, float* out);
 // d (and the rounding of the scale to f16): Q8_0 and Q4_1 round to the nearest level, d/2; Q4_0
 // may clamp the level +8 of the block's extreme opposite the max to 7, up to d (see .cc).
 double ElementErrorBound(WType t, float d_f16);
+
+// The WType of a stored tensor's dtype (float or ggml block type); false for dtypes that are not
+// weights (integers, f64, bool).
+bool StoredWType(io::DType d, WType* out);
 
 struct ErrorStats {
   double max_abs = 0;  // max |ref − got|

@@ -11,6 +11,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -121,6 +122,78 @@ TEST(GgufModel, F32FileEqualsFolderAndQ8_0KeepsTop1) {
       EXPECT_LT(kl_sum / P, 0.05) << name << " " << type;
     }
   }
+}
+
+// `fastvlm quantize --model FILE.gguf`: converting a bf16 GGUF further gives the same file
+// contents as converting the bf16 folder directly (every tensor: name, type, shape, bytes; the
+// packed vision weights copied as they are, with their metadata), and the refusals.
+TEST(GgufModel, QuantizingAGgufEqualsQuantizingTheFolder) {
+  fastvlm::testing::TempDir tmp;
+  const std::string folder = kDir + "models/tiny-bf16-hf";
+  auto convert = [&](const std::string& from, const std::string& to, kernels::WType type,
+                     std::vector<std::pair<std::string, kernels::WType>> overrides = {}) {
+    quant::ConvertOptions opt;
+    opt.model_dir = from;
+    opt.out_path = tmp.path() + "/" + to;
+    opt.type = type;
+    opt.overrides = std::move(overrides);
+    return quant::ConvertToGguf(opt, nullptr);
+  };
+  using kernels::WType;
+  ASSERT_TRUE(convert(folder, "bf16.gguf", WType::kBF16).ok());
+  for (WType t : {WType::kQ8_0, WType::kQ4_0, WType::kF32}) {
+    const std::string name = kernels::WTypeName(t);
+    Status a = convert(folder, "direct-" + name + ".gguf", t);
+    Status b = convert(tmp.path() + "/bf16.gguf", "via-" + name + ".gguf", t);
+    ASSERT_TRUE(a.ok()) << a.message();
+    ASSERT_TRUE(b.ok()) << b.message();
+    auto fa = io::GgufFile::Open(tmp.path() + "/direct-" + name + ".gguf");
+    auto fb = io::GgufFile::Open(tmp.path() + "/via-" + name + ".gguf");
+    ASSERT_TRUE(fa.ok() && fb.ok());
+    const auto& ta = (*fa)->tensors();
+    const auto& tb = (*fb)->tensors();
+    ASSERT_EQ(ta.size(), tb.size()) << name;
+    int packed = 0;
+    for (size_t i = 0; i < ta.size(); ++i) {
+      SCOPED_TRACE(name + " " + ta[i].name);
+      EXPECT_EQ(ta[i].name, tb[i].name);
+      EXPECT_EQ(ta[i].type, tb[i].type);
+      EXPECT_EQ(ta[i].shape, tb[i].shape);
+      ASSERT_EQ(ta[i].nbytes, tb[i].nbytes);
+      EXPECT_EQ(std::memcmp(ta[i].data, tb[i].data, ta[i].nbytes), 0);
+      const std::string key = "fastvlm.packed." + ta[i].name;
+      ASSERT_EQ((*fa)->Find(key) != nullptr, (*fb)->Find(key) != nullptr);
+      if ((*fa)->Find(key)) {
+        ++packed;
+        EXPECT_EQ((*fa)->GetI64Array(key).value(), (*fb)->GetI64Array(key).value());
+      }
+    }
+    EXPECT_GE(packed, 10) << name;
+    for (const char* key : {"fastvlm.config_json", "fastvlm.file.tokenizer.json"}) {
+      auto va = (*fa)->GetString(key), vb = (*fb)->GetString(key);
+      ASSERT_TRUE(va.ok() && vb.ok()) << key;
+      EXPECT_EQ(*va, *vb) << key;
+    }
+  }
+  // A q8_0 tensor is not re-quantized to q4_0; the message names the --tensor-type that keeps it.
+  Status s = convert(tmp.path() + "/direct-q8_0.gguf", "bad.gguf", WType::kQ4_0);
+  ASSERT_FALSE(s.ok());
+  EXPECT_NE(s.message().find("stored as q8_0; re-quantizing it to q4_0"), std::string::npos)
+      << s.message();
+  EXPECT_NE(s.message().find("--tensor-type '"), std::string::npos) << s.message();
+  // ... and may be widened back to a float type (dequantized exactly as ggml does).
+  s = convert(tmp.path() + "/direct-q8_0.gguf", "widened.gguf", WType::kF32);
+  EXPECT_TRUE(s.ok()) << s.message();
+  // Packed vision weights are copied, never converted.
+  quant::ConvertOptions opt;
+  opt.model_dir = tmp.path() + "/bf16.gguf";
+  opt.out_path = tmp.path() + "/bad.gguf";
+  opt.vision_type_set = true;
+  opt.vision_type = WType::kF32;
+  s = quant::ConvertToGguf(opt, nullptr);
+  ASSERT_FALSE(s.ok());
+  EXPECT_NE(s.message().find("stored packed for the vision kernels"), std::string::npos)
+      << s.message();
 }
 
 TEST(GgufModel, ForeignOrBrokenGgufIsAClearError) {
