@@ -1,9 +1,11 @@
 // Block-quantized MatMul on the Qwen2-0.5B layer shapes, next to bf16.
-// Usage: quant_bench [threads] [prefill_M]
+// Usage: quant_bench [threads] [prefill_M] [hot]
 // Decode (M=1): GB/s of weights streamed and the tokens/s the GEMVs alone would allow
 // (24 × (q, k, v, o, gate, up, down) + lm_head). Each measurement rotates over enough copies of
 // the matrix (>= 256 MB) that the weights come from DRAM, as in a real decode step.
 // Prefill (M = prefill_M, default 256; 0 skips it): GFLOP/s.
+// hot (third argument "hot"): the decode GEMV also on matrices small enough to stay in L2 (no
+// DRAM traffic): the rate the kernel's instructions allow, to tell compute- from memory-bound.
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -42,10 +44,12 @@ std::vector<uint8_t> MakeWeights(WType t, int64_t N, int64_t K, std::mt19937& rn
   return w;
 }
 
-double TimeMatMul(WType t, int64_t N, int64_t K, int64_t M, ThreadPool& pool, double* bytes_out) {
+double TimeMatMul(WType t, int64_t N, int64_t K, int64_t M, ThreadPool& pool, double* bytes_out,
+                  bool hot = false) {
   std::mt19937 rng(1);
   const int64_t bytes = N * kernels::RowBytes(t, K);
-  const int copies = M <= 4 ? static_cast<int>(std::max<int64_t>(1, (256ll << 20) / bytes)) : 1;
+  const int copies =
+      M <= 4 && !hot ? static_cast<int>(std::max<int64_t>(1, (256ll << 20) / bytes)) : 1;
   std::vector<std::vector<uint8_t>> ws;
   ws.push_back(MakeWeights(t, N, K, rng));
   for (int c = 1; c < copies; ++c) ws.push_back(ws[0]);
@@ -97,6 +101,20 @@ int main(int argc, char** argv) {
     std::printf("  %-5s per token: %.0f MB in %.2f ms = %.1f GB/s -> %.1f tokens/s (GEMVs only)\n",
                 kernels::WTypeName(t), token_bytes / 1e6, token_s * 1e3,
                 token_bytes / token_s / 1e9, 1.0 / token_s);
+  }
+  if (argc > 3 && std::strcmp(argv[3], "hot") == 0) {
+    std::printf("\nDecode GEMV (M=1), weights hot in L2 (%d threads; ~256 KB per thread):\n",
+                pool.size());
+    for (WType t : {WType::kBF16, WType::kQ8_0, WType::kQ4_0, WType::kQ4_1}) {
+      for (int64_t K : {896, 4864}) {
+        const int64_t N = std::max<int64_t>(
+            16, (256 << 10) * pool.size() / kernels::RowBytes(t, K) / 16 * 16);
+        double bytes;
+        const double per = TimeMatMul(t, N, K, 1, pool, &bytes, true);
+        std::printf("  %-5s %5lldx%-5lld %8.1f us  %6.1f GB/s\n", kernels::WTypeName(t),
+                    (long long)N, (long long)K, per * 1e6, bytes / per / 1e9);
+      }
+    }
   }
   if (Mp <= 0) return 0;
   std::printf("\nPrefill GEMM (M=%d):\n", Mp);

@@ -134,13 +134,14 @@ BlockQ8X* QuantizeX(const float* x, int64_t ldx, int64_t M, int64_t K) {
 QuantRowsFn ChooseRows(WType t, const char** name) {
   const int64_t targets = ActiveTargetsMask();
   const int64_t best = targets & -targets;
-  bool avx512 = false, avx2 = false;
+  bool avx512 = false, avx2 = false, vbmi = false;
 #if HWY_ARCH_X86
   avx512 = best == HWY_AVX3 || best == HWY_AVX3_DL;
   avx2 = avx512 || best == HWY_AVX2;
+  vbmi = best == HWY_AVX3_DL;  // forcing AVX3 tests the VNNI body without VBMI
 #endif
   (void)best;
-  if (QuantRowsFn f = QuantRowsX86(t, avx512, avx2, name)) return f;
+  if (QuantRowsFn f = QuantRowsX86(t, avx512, avx2, vbmi, name)) return f;
   *name = "hwy";
   return &QuantRowsHwy;
 }

@@ -16,7 +16,8 @@ using QuantRowsFn = void (*)(const BlockQ8X* xq, int M, const Matrix& w, int64_t
 
 // The best x86 intrinsics body the CPU and the active Highway target allow for type t, or null.
 // *name is set to the kernel's name when non-null is returned.
-QuantRowsFn QuantRowsX86(WType t, bool allow_avx512, bool allow_avx2, const char** name);
+QuantRowsFn QuantRowsX86(WType t, bool allow_avx512, bool allow_avx2, bool allow_vbmi,
+                         const char** name);
 // Highway body on the active target (matmul_quant_hwy.cc).
 void QuantRowsHwy(const BlockQ8X* xq, int M, const Matrix& w, int64_t n0, int64_t n1,
                   const float* bias, float* y, int64_t ldy);

@@ -11,6 +11,7 @@
 //   Q4_0:        the unsigned nibble q, accumulator starting at −8·Σx.
 //   Q4_1:        the unsigned nibble q; the minimum adds m·d_x·Σx outside the dot product.
 // Lanes hold partial int32 sums (exact, < 2^24), converted to f32 and scaled by d_w·d_x.
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
 #include <vector>
@@ -33,7 +34,7 @@ namespace fastvlm::kernels {
 namespace {
 
 struct CpuFeatures {
-  bool avx2 = false, vnni = false;
+  bool avx2 = false, vnni = false, vbmi = false;
 };
 
 CpuFeatures Detect() {
@@ -50,6 +51,7 @@ CpuFeatures Detect() {
   const bool avx512f = (b >> 16) & 1, avx512bw = (b >> 30) & 1, avx512vl = (b >> 31) & 1;
   const bool vnni = (c >> 11) & 1;
   f.vnni = f.avx2 && avx512f && avx512bw && avx512vl && vnni && (xlo & 0xe6) == 0xe6;
+  f.vbmi = f.vnni && ((c >> 1) & 1);
   return f;
 }
 
@@ -328,6 +330,157 @@ FVLM_TARGET_VNNI void GemvVnni(const BlockQ8X* xq, const Matrix& w, int64_t n0, 
   for (; n < n1; n += kGemvRows) GemvRows<T, kGemvRows>(xbuf.data(), w, n, bias, y, idx, tail_mask);
 }
 
+// --- M = 1 with AVX-512 VBMI (Zen 4, Ice Lake and later): no gather, no 128-bit inserts --------
+//
+// The same 16-block groups, four-lanes-per-block dot products and transposition as GemvGroup, but
+// the weights of a group are read with a few full-width loads (64-byte windows at 64-byte steps
+// through the group's 288 / 544 bytes) and rearranged in registers: one vpermt2b per four Q4_0
+// blocks (or per two Q8_0 blocks) picks their quant bytes out of two adjacent windows, and three
+// or four vpermt2w + blends pick the 16 f16 scales into the lane order of the block sums. In L2,
+// this runs Q4_0 ~1.5x faster than the gather + insert body (quant_bench ... hot).
+#define FVLM_TARGET_VBMI                                                                  \
+  __attribute__((target("avx2,fma,f16c,avx512f,avx512vl,avx512bw,avx512vnni,avx512vbmi")))
+
+template <WType T>
+struct VbmiTables {
+  static constexpr int kBB = T == WType::kQ8_0 ? 34 : 18;
+  static constexpr int kPerm = T == WType::kQ8_0 ? 8 : 4;   // quant permutes per group
+  static constexpr int kScaleSrc = T == WType::kQ8_0 ? 4 : 3;
+  alignas(64) uint8_t quant[kPerm][64];
+  alignas(64) uint16_t scale[kScaleSrc][32];
+  __mmask32 scale_mask[kScaleSrc];  // lanes taken from source s (s >= 1)
+  VbmiTables() {
+    std::memset(static_cast<void*>(this), 0, sizeof(*this));
+    if constexpr (T == WType::kQ4_0) {
+      // Quad s (blocks 4s..4s+3, bytes 72s..72s+71) from windows s and s+1 (bytes 64s..64s+127).
+      for (int q = 0; q < 4; ++q)
+        for (int j = 0; j < 4; ++j)
+          for (int k = 0; k < 16; ++k) quant[q][16 * j + k] = static_cast<uint8_t>(8 * q + 18 * j + 2 + k);
+      // Scale of block r: word 9r of the group. Blocks 0..7 from windows 0-1, 8..14 from 2-3,
+      // 15 from window 4.
+      for (int r = 0; r < 16; ++r) {
+        const int src = r < 8 ? 0 : r < 15 ? 1 : 2, L = LaneOfBlock(r);
+        scale[src][L] = static_cast<uint16_t>(9 * r - 64 * (src == 0 ? 0 : src == 1 ? 1 : 2));
+        if (src) scale_mask[src] |= 1u << L;
+      }
+    } else {
+      // Pair p (blocks 2p, 2p+1, bytes 68p..68p+67) from windows p and p+1.
+      for (int pr = 0; pr < 8; ++pr)
+        for (int k = 0; k < 64; ++k)
+          quant[pr][k] = static_cast<uint8_t>(4 * pr + (k < 32 ? 2 + k : 36 + (k - 32)));
+      // Scale of block r: word 17r; blocks 4s..4s+3 from windows 2s, 2s+1.
+      for (int r = 0; r < 16; ++r) {
+        const int src = r / 4, L = LaneOfBlock(r);
+        scale[src][L] = static_cast<uint16_t>(17 * r - 64 * src);
+        if (src) scale_mask[src] |= 1u << L;
+      }
+    }
+  }
+};
+
+// Loads window i of a group (64 bytes at 64i; the last one 32 bytes), zero past `bytes`.
+template <bool kTail>
+FVLM_TARGET_VBMI inline __m512i LoadWindow(const uint8_t* g, int i, int last, int64_t bytes) {
+  if (!kTail) {
+    return i < last ? _mm512_loadu_si512(g + 64 * i)
+                    : _mm512_zextsi256_si512(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(g + 64 * i)));
+  }
+  const int64_t n = std::clamp<int64_t>(bytes - 64 * i, 0, 64);
+  const __mmask64 m = n >= 64 ? ~__mmask64{0} : ((__mmask64{1} << n) - 1);
+  return _mm512_maskz_loadu_epi8(m, g + 64 * i);
+}
+
+template <WType T, bool kTail>
+FVLM_TARGET_VBMI inline void GemvGroupVbmi(const XGroup& G, const uint8_t* g, int rem,
+                                           const VbmiTables<T>& tb, __m512& acc) {
+  constexpr int bb = VbmiTables<T>::kBB;
+  constexpr int nwin = T == WType::kQ8_0 ? 9 : 5;  // 544 = 8·64 + 32, 288 = 4·64 + 32
+  const int64_t bytes = static_cast<int64_t>(kTail ? rem : 16) * bb;
+  __m512i L[nwin];
+  for (int i = 0; i < nwin; ++i) L[i] = LoadWindow<kTail>(g, i, nwin - 1, bytes);
+  __m512i A[4];
+  for (int s = 0; s < 4; ++s) {
+    if (kTail && 4 * s >= rem) {
+      A[s] = _mm512_setzero_si512();
+      continue;
+    }
+    const __m512i x0 = _mm512_load_si512(G.q[s][0]), x1 = _mm512_load_si512(G.q[s][1]);
+    if constexpr (T == WType::kQ8_0) {
+      const __m512i sign = _mm512_set1_epi8(-128);
+      const __m512i w01 = _mm512_xor_si512(
+          _mm512_permutex2var_epi8(L[2 * s], _mm512_load_si512(tb.quant[2 * s]), L[2 * s + 1]), sign);
+      const __m512i w23 = _mm512_xor_si512(
+          _mm512_permutex2var_epi8(L[2 * s + 1], _mm512_load_si512(tb.quant[2 * s + 1]), L[2 * s + 2]),
+          sign);
+      const __m512i d01 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), w01, x0);
+      const __m512i d23 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), w23, x1);
+      A[s] = _mm512_add_epi32(_mm512_shuffle_i64x2(d01, d23, 0x88),
+                              _mm512_shuffle_i64x2(d01, d23, 0xDD));
+    } else {
+      const __m512i q = _mm512_permutex2var_epi8(L[s], _mm512_load_si512(tb.quant[s]), L[s + 1]);
+      const __m512i m4 = _mm512_set1_epi8(15);
+      const __m512i lo = _mm512_and_si512(q, m4);
+      const __m512i hi = _mm512_and_si512(_mm512_srli_epi16(q, 4), m4);
+      A[s] = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), lo, x0), hi, x1);
+    }
+  }
+  // The 16 scales, in the lanes of the block sums below.
+  __m512i sc;
+  if constexpr (T == WType::kQ8_0) {
+    sc = _mm512_permutex2var_epi16(L[0], _mm512_load_si512(tb.scale[0]), L[1]);
+    for (int k = 1; k < 4; ++k)
+      sc = _mm512_mask_blend_epi16(
+          tb.scale_mask[k], sc,
+          _mm512_permutex2var_epi16(L[2 * k], _mm512_load_si512(tb.scale[k]), L[2 * k + 1]));
+  } else {
+    sc = _mm512_permutex2var_epi16(L[0], _mm512_load_si512(tb.scale[0]), L[1]);
+    sc = _mm512_mask_blend_epi16(
+        tb.scale_mask[1], sc, _mm512_permutex2var_epi16(L[2], _mm512_load_si512(tb.scale[1]), L[3]));
+    sc = _mm512_mask_blend_epi16(tb.scale_mask[2], sc,
+                                 _mm512_permutexvar_epi16(_mm512_load_si512(tb.scale[2]), L[4]));
+  }
+  const __m512 dw = _mm512_cvtph_ps(_mm512_castsi512_si256(sc));
+  const __m512i t = _mm512_add_epi32(_mm512_unpacklo_epi32(A[0], A[1]), _mm512_unpackhi_epi32(A[0], A[1]));
+  const __m512i u = _mm512_add_epi32(_mm512_unpacklo_epi32(A[2], A[3]), _mm512_unpackhi_epi32(A[2], A[3]));
+  const __m512i isum = _mm512_add_epi32(
+      _mm512_load_si512(G.off), _mm512_add_epi32(_mm512_unpacklo_epi64(t, u), _mm512_unpackhi_epi64(t, u)));
+  acc = _mm512_fmadd_ps(_mm512_mul_ps(dw, _mm512_load_ps(G.dx)), _mm512_cvtepi32_ps(isum), acc);
+}
+
+template <WType T>
+FVLM_TARGET_VBMI void GemvVbmi(const BlockQ8X* xq, const Matrix& w, int64_t n0, int64_t n1,
+                               const float* bias, float* y) {
+  static const VbmiTables<T> tb;
+  constexpr int bb = VbmiTables<T>::kBB;
+  const int64_t nb = w.cols / kQBlock, ng = nb / 16;
+  const int rem = static_cast<int>(nb % 16);
+  static thread_local std::vector<XGroup> xbuf;
+  const size_t ngx = static_cast<size_t>((nb + 15) / 16);
+  if (xbuf.size() < ngx) xbuf.resize(ngx);
+  PrepareX<T>(xq, nb, xbuf.data());
+  const XGroup* xg = xbuf.data();
+  for (int64_t n = n0; n < n1; ++n) {
+    const uint8_t* g = w.Row(n);
+    __m512 acc = _mm512_setzero_ps();
+    for (int64_t k = 0; k < ng; ++k, g += 16 * bb) {
+      if constexpr (kPrefetch<T> > 0) {
+        for (int64_t o = 0; o < 16 * bb; o += 64)
+          _mm_prefetch(reinterpret_cast<const char*>(g + kPrefetch<T> + o), _MM_HINT_T0);
+      }
+      GemvGroupVbmi<T, false>(xg[k], g, 16, tb, acc);
+    }
+    if (rem) GemvGroupVbmi<T, true>(xg[ng], g, rem, tb, acc);
+    y[n] = _mm512_reduce_add_ps(acc) + (bias ? bias[n] : 0.0f);
+  }
+}
+
+template <WType T>
+void RowsVbmiDispatch(const BlockQ8X* xq, int M, const Matrix& w, int64_t n0, int64_t n1,
+                      const float* bias, float* y, int64_t ldy) {
+  if (M == 1) return GemvVbmi<T>(xq, w, n0, n1, bias, y);
+  RowsMVnni<T>(xq, M, w, n0, n1, bias, y, ldy);
+}
+
 template <WType T>
 void RowsVnniDispatch(const BlockQ8X* xq, int M, const Matrix& w, int64_t n0, int64_t n1,
                       const float* bias, float* y, int64_t ldy) {
@@ -337,8 +490,13 @@ void RowsVnniDispatch(const BlockQ8X* xq, int M, const Matrix& w, int64_t n0, in
 
 }  // namespace
 
-QuantRowsFn QuantRowsX86(WType t, bool allow_avx512, bool allow_avx2, const char** name) {
+QuantRowsFn QuantRowsX86(WType t, bool allow_avx512, bool allow_avx2, bool allow_vbmi,
+                         const char** name) {
   const CpuFeatures& f = Cpu();
+  if (allow_avx512 && allow_vbmi && f.vbmi && (t == WType::kQ8_0 || t == WType::kQ4_0)) {
+    *name = "avx512vbmi";
+    return t == WType::kQ8_0 ? &RowsVbmiDispatch<WType::kQ8_0> : &RowsVbmiDispatch<WType::kQ4_0>;
+  }
   if (allow_avx512 && f.vnni) {
     *name = "avx512vnni";
     switch (t) {
@@ -362,7 +520,7 @@ QuantRowsFn QuantRowsX86(WType t, bool allow_avx512, bool allow_avx2, const char
 
 #else  // !FVLM_HAVE_QUANT_X86
 
-QuantRowsFn QuantRowsX86(WType, bool, bool, const char**) { return nullptr; }
+QuantRowsFn QuantRowsX86(WType, bool, bool, bool, const char**) { return nullptr; }
 
 #endif
 

@@ -93,6 +93,9 @@ class QuantOnTarget : public ::fastvlm::testing::OnEveryTarget {};
 
 TEST_P(QuantOnTarget, DecodeMatchesReference) {
   ThreadPool pool(2);
+  // Which x86 body the target selects (AVX3_DL: the VBMI body for Q8_0 / Q4_0 where the CPU has
+  // it; AVX3: the VNNI body with gathers; AVX2; else Highway).
+  std::printf("  %s: decode kernel %s\n", GetParam().c_str(), QuantGemvKernelName());
   for (WType t : kTypes) {
     for (int64_t M : {1, 2, 3, 4}) {
       for (int64_t N : {1, 5, 17, 67}) {
