@@ -129,9 +129,16 @@ BlockQ8X* QuantizeX(const float* x, int64_t ldx, int64_t M, int64_t K) {
   return buf.data();
 }
 
-// Which decode body runs now: the x86 intrinsics where the CPU has them and the forced Highway
-// target is at least as wide (so FASTVLM_SIMD=sse4 really tests the Highway body), else Highway.
+// Which decode body runs now: the x86 intrinsics (or on ARM64 the SDOT body) where the CPU has
+// them and the forced Highway target is at least as wide (so FASTVLM_SIMD=sse4 really tests the
+// Highway body), else Highway.
+bool g_intrinsics_bodies = true;
+
 QuantRowsFn ChooseRows(WType t, const char** name) {
+  if (!g_intrinsics_bodies) {
+    *name = "hwy";
+    return &QuantRowsHwy;
+  }
   const int64_t targets = ActiveTargetsMask();
   const int64_t best = targets & -targets;
   bool avx512 = false, avx2 = false, vbmi = false;
@@ -139,6 +146,11 @@ QuantRowsFn ChooseRows(WType t, const char** name) {
   avx512 = best == HWY_AVX3 || best == HWY_AVX3_DL;
   avx2 = avx512 || best == HWY_AVX2;
   vbmi = best == HWY_AVX3_DL;  // forcing AVX3 tests the VNNI body without VBMI
+#endif
+#if HWY_ARCH_ARM_A64
+  if (best == HWY_NEON) {
+    if (QuantRowsFn f = QuantRowsArm(t, name)) return f;
+  }
 #endif
   (void)best;
   if (QuantRowsFn f = QuantRowsX86(t, avx512, avx2, vbmi, name)) return f;
@@ -214,6 +226,8 @@ void PrefillQuant(const float* x, int64_t ldx, int64_t M, const MatMulTarget* ta
 }
 
 }  // namespace
+
+void SetQuantIntrinsicsBodies(bool allowed) { g_intrinsics_bodies = allowed; }
 
 const char* QuantGemvKernelName() {
   if (UseReference()) return "ref";

@@ -18,6 +18,9 @@ using QuantRowsFn = void (*)(const BlockQ8X* xq, int M, const Matrix& w, int64_t
 // *name is set to the kernel's name when non-null is returned.
 QuantRowsFn QuantRowsX86(WType t, bool allow_avx512, bool allow_avx2, bool allow_vbmi,
                          const char** name);
+// The ARM64 dot-product (SDOT) body when the CPU has it (matmul_quant_arm.cc), or null; also null
+// on other architectures.
+QuantRowsFn QuantRowsArm(WType t, const char** name);
 // Highway body on the active target (matmul_quant_hwy.cc).
 void QuantRowsHwy(const BlockQ8X* xq, int M, const Matrix& w, int64_t n0, int64_t n1,
                   const float* bias, float* y, int64_t ldy);

@@ -213,8 +213,12 @@ void QuantizeRowQ8X(const float* x, int64_t K, BlockQ8X* out);
 // Dequantizes row `row` of a block matrix into out[0, cols) (ggml's dequantize_row_*).
 void DequantizeRow(const Matrix& w, int64_t row, float* out);
 // Name of the integer dot-product kernel MatMul uses now for block types with small M
-// ("avx512vnni", "avx2", "hwy:<target>", "ref").
+// ("avx512vbmi", "avx512vnni", "avx2", "neon-dotprod", "hwy", "ref").
 const char* QuantGemvKernelName();
+// false: block types with small M use the Highway body even where the CPU has int8 dot-product
+// instructions (x86 VNNI / AVX2 bodies, ARM SDOT), so tests reach the Highway body on every
+// target. Default true. Not thread-safe against concurrent MatMul calls.
+void SetQuantIntrinsicsBodies(bool allowed);
 
 // --- Target selection -----------------------------------------------------------------------
 

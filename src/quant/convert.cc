@@ -122,7 +122,7 @@ Status ConvertToGguf(const ConvertOptions& opt, ConvertStats* stats,
         return Status::Error("tensor '%s' in %s is packed in panels of %d outputs; this build "
                              "packs %d: convert from the Hugging Face folder instead",
                              t->name.c_str(), t->file.c_str(), t->packed_panel,
-                             kernels::kPackPanel);
+                             static_cast<int>(kernels::kPackPanel));
       }
       w.SetU32("fastvlm.packed_panel", static_cast<uint32_t>(kernels::kPackPanel));
       break;

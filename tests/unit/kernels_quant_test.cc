@@ -91,11 +91,24 @@ double Expected(WType t, const Matrix& w, int64_t n, const std::vector<BlockQ8X>
 
 class QuantOnTarget : public ::fastvlm::testing::OnEveryTarget {};
 
-TEST_P(QuantOnTarget, DecodeMatchesReference) {
+// Runs the test body with the intrinsics bodies (x86 VBMI / VNNI / AVX2, ARM SDOT: whichever
+// the target and CPU select) and again with the Highway body forced on the same target.
+class QuantBodies : public QuantOnTarget {
+ protected:
+  template <typename F>
+  void ForEachBody(F&& f) {
+    for (bool intrinsics : {true, false}) {
+      SetQuantIntrinsicsBodies(intrinsics);
+      std::printf("  %s: decode kernel %s\n", GetParam().c_str(), QuantGemvKernelName());
+      f();
+      SetQuantIntrinsicsBodies(true);
+      if (HasFatalFailure()) return;
+    }
+  }
+};
+
+TEST_P(QuantBodies, DecodeMatchesReference) { ForEachBody([&] {
   ThreadPool pool(2);
-  // Which x86 body the target selects (AVX3_DL: the VBMI body for Q8_0 / Q4_0 where the CPU has
-  // it; AVX3: the VNNI body with gathers; AVX2; else Highway).
-  std::printf("  %s: decode kernel %s\n", GetParam().c_str(), QuantGemvKernelName());
   for (WType t : kTypes) {
     for (int64_t M : {1, 2, 3, 4}) {
       for (int64_t N : {1, 5, 17, 67}) {
@@ -128,9 +141,9 @@ TEST_P(QuantOnTarget, DecodeMatchesReference) {
       }
     }
   }
-}
+}); }
 
-TEST_P(QuantOnTarget, IntegerSumsExact) {
+TEST_P(QuantBodies, IntegerSumsExact) { ForEachBody([&] {
   // d_w = 2^-4, m = 2^-3, and each x block holds ±127 with integer values, so d_x = 1 and
   // q_x = x: every product and partial sum is exact in f32 and all paths must agree bit for bit.
   ThreadPool pool(2);
@@ -161,7 +174,7 @@ TEST_P(QuantOnTarget, IntegerSumsExact) {
       }
     }
   }
-}
+}); }
 
 TEST_P(QuantOnTarget, PrefillMatchesDequantizedProduct) {
   // M > 4 multiplies dequantized weights (bf16 panels with the bf16 dot product, else f32).
@@ -271,6 +284,8 @@ TEST(QuantActivations, RoundTripAndRange) {
   EXPECT_EQ(q[0].sum, 0);
 }
 
+INSTANTIATE_TEST_SUITE_P(AllTargets, QuantBodies, ::testing::ValuesIn(AvailableTargets()),
+                         [](const auto& info) { return info.param; });
 INSTANTIATE_TEST_SUITE_P(AllTargets, QuantOnTarget, ::testing::ValuesIn(AvailableTargets()),
                          [](const auto& info) { return info.param; });
 
