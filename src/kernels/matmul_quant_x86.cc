@@ -457,6 +457,33 @@ FVLM_TARGET_VBMI void GemvVbmi(const BlockQ8X* xq, const Matrix& w, int64_t n0, 
   static thread_local std::vector<XGroup> xbuf;
   const size_t ngx = static_cast<size_t>((nb + 15) / 16);
   if (xbuf.size() < ngx) xbuf.resize(ngx);
+  if (nb < 16 && 16 % nb == 0) {
+    // Short rows (fewer than 16 blocks, e.g. the demo model's d = 64: 2 blocks): the rows are
+    // contiguous, so R = 16 / nb consecutive rows are exactly one 16-block group. x is repeated R
+    // times in the group, and each row sums its nb lanes. One group per R rows instead of one
+    // mostly empty tail group per row.
+    const int R = static_cast<int>(16 / nb);
+    BlockQ8X rep[16];
+    for (int b = 0; b < 16; ++b) rep[b] = xq[b % nb];
+    PrepareX<T>(rep, 16, xbuf.data());
+    alignas(64) float v[16];
+    for (int64_t n = n0; n < n1; n += R) {
+      const int rows = static_cast<int>(std::min<int64_t>(R, n1 - n));
+      __m512 acc = _mm512_setzero_ps();
+      if (rows == R) {
+        GemvGroupVbmi<T, false>(xbuf[0], w.Row(n), 16, tb, acc);
+      } else {
+        GemvGroupVbmi<T, true>(xbuf[0], w.Row(n), rows * static_cast<int>(nb), tb, acc);
+      }
+      _mm512_store_ps(v, acc);
+      for (int i = 0; i < rows; ++i) {
+        float s = 0.0f;
+        for (int j = 0; j < nb; ++j) s += v[LaneOfBlock(i * static_cast<int>(nb) + j)];
+        y[n + i] = s + (bias ? bias[n + i] : 0.0f);
+      }
+    }
+    return;
+  }
   PrepareX<T>(xq, nb, xbuf.data());
   const XGroup* xg = xbuf.data();
   for (int64_t n = n0; n < n1; ++n) {

@@ -75,6 +75,9 @@ void MatMulShared(const float* x, int64_t ldx, int64_t M, const MatMulTarget* ta
 void RMSNorm(const float* x, const float* weight, int64_t n, float eps, float* out);
 // In place: x = softmax(x).
 void Softmax(float* x, int64_t n);
+// Index of the first largest element of x[0, n), n >= 1: std::max_element's answer, NaNs
+// included (greedy sampling over the vocabulary).
+int64_t ArgMax(const float* x, int64_t n);
 // out = silu(gate) · up = gate / (1 + exp(-gate)) · up
 void SiLUMul(const float* gate, const float* up, int64_t n, float* out);
 // x = x · sigmoid(x) in place.
@@ -244,6 +247,7 @@ void MatMul(const float* x, int64_t ldx, int64_t M, const Matrix& w, const float
             int64_t ldy);
 void RMSNorm(const float* x, const float* weight, int64_t n, float eps, float* out);
 void Softmax(float* x, int64_t n);
+int64_t ArgMax(const float* x, int64_t n);
 void SiLUMul(const float* gate, const float* up, int64_t n, float* out);
 void SiLU(float* x, int64_t n);
 void Add(const float* a, const float* b, int64_t n, float* out);

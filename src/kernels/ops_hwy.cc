@@ -302,6 +302,34 @@ void RMSNormImpl(const float* x, const float* weight, int64_t n, float eps, floa
   for (; i < n; ++i) out[i] = weight[i] * (x[i] * inv);
 }
 
+// Two passes: the maximum by vector Max (no data-dependent branches), then the first index
+// holding it. Where that finds nothing (NaNs: vector Max and std::max_element disagree on them),
+// std::max_element decides, so the answer is always the reference's.
+int64_t ArgMaxImpl(const float* x, int64_t n) {
+  const DF df;
+  const int64_t L = static_cast<int64_t>(hn::Lanes(df));
+  // std::max_element keeps a NaN at x[0] (nothing compares greater than it).
+  if (n < 4 * L || std::isnan(x[0])) return std::max_element(x, x + n) - x;
+  VF m0 = hn::LoadU(df, x), m1 = m0, m2 = m0, m3 = m0;
+  int64_t i = 0;
+  for (; i + 4 * L <= n; i += 4 * L) {
+    m0 = hn::Max(m0, hn::LoadU(df, x + i));
+    m1 = hn::Max(m1, hn::LoadU(df, x + i + L));
+    m2 = hn::Max(m2, hn::LoadU(df, x + i + 2 * L));
+    m3 = hn::Max(m3, hn::LoadU(df, x + i + 3 * L));
+  }
+  float mx = hn::GetLane(hn::MaxOfLanes(df, hn::Max(hn::Max(m0, m1), hn::Max(m2, m3))));
+  for (; i < n; ++i) mx = x[i] > mx ? x[i] : mx;
+  const VF vmx = hn::Set(df, mx);
+  for (i = 0; i + L <= n; i += L) {
+    const auto eq = hn::Eq(hn::LoadU(df, x + i), vmx);
+    if (!hn::AllFalse(df, eq)) return i + static_cast<int64_t>(hn::FindKnownFirstTrue(df, eq));
+  }
+  for (; i < n; ++i)
+    if (x[i] == mx) return i;
+  return std::max_element(x, x + n) - x;
+}
+
 void SoftmaxImpl(float* x, int64_t n) {
   const DF df;
   const int64_t L = static_cast<int64_t>(hn::Lanes(df));
@@ -504,6 +532,7 @@ HWY_EXPORT(SmallMImpl);
 HWY_EXPORT(DotImpl);
 HWY_EXPORT(RMSNormImpl);
 HWY_EXPORT(SoftmaxImpl);
+HWY_EXPORT(ArgMaxImpl);
 HWY_EXPORT(SiLUMulImpl);
 HWY_EXPORT(SiLUImpl);
 HWY_EXPORT(AddImpl);
@@ -577,6 +606,7 @@ void RMSNorm(const float* x, const float* weight, int64_t n, float eps, float* o
   FVLM_DISPATCH(RMSNorm, x, weight, n, eps, out);
 }
 void Softmax(float* x, int64_t n) { FVLM_DISPATCH(Softmax, x, n); }
+int64_t ArgMax(const float* x, int64_t n) { FVLM_DISPATCH(ArgMax, x, n); }
 void SiLUMul(const float* gate, const float* up, int64_t n, float* out) {
   FVLM_DISPATCH(SiLUMul, gate, up, n, out);
 }

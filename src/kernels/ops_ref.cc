@@ -1,5 +1,6 @@
 // Scalar references: the plainest correct loops, f32 accumulation in natural order. Every SIMD
 // body is tested against these.
+#include <algorithm>
 #include <cmath>
 
 #include "base/float16.h"
@@ -56,6 +57,8 @@ void RMSNorm(const float* x, const float* weight, int64_t n, float eps, float* o
   const float inv = 1.0f / std::sqrt(ss / static_cast<float>(n) + eps);
   for (int64_t i = 0; i < n; ++i) out[i] = weight[i] * (x[i] * inv);
 }
+
+int64_t ArgMax(const float* x, int64_t n) { return std::max_element(x, x + n) - x; }
 
 void Softmax(float* x, int64_t n) {
   float mx = -INFINITY;

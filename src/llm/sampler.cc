@@ -4,6 +4,8 @@
 #include <cmath>
 #include <numeric>
 
+#include "kernels/ops.h"
+
 namespace fastvlm::llm {
 
 Sampler::Sampler(const SamplerOptions& opt, int valid_vocab)
@@ -24,7 +26,7 @@ int32_t Sampler::Sample(float* logits, int vocab_rows, const std::vector<int32_t
     }
   }
   if (opt_.temperature <= 0.0f) {
-    return static_cast<int32_t>(std::max_element(logits, logits + n) - logits);
+    return static_cast<int32_t>(kernels::ArgMax(logits, n));
   }
   const float inv_t = 1.0f / opt_.temperature;
   // Candidates sorted by logit, descending. Full sorts of 152k entries per token are avoided:

@@ -7,6 +7,7 @@
 // by a few ulps of the result.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <random>
 #include <vector>
@@ -195,6 +196,36 @@ TEST_P(OpsOnTarget, VectorOps) {
     Scale(-1.7f, sc.data(), n);
     ref::Scale(-1.7f, scr.data(), n);
     EXPECT_EQ(sc, scr);
+  }
+}
+
+TEST_P(OpsOnTarget, ArgMaxIsMaxElement) {
+  // Every length around the vector widths, the maximum at every kind of position, ties (the first
+  // wins), infinities and NaNs: always std::max_element's index.
+  std::mt19937 rng(3);
+  std::normal_distribution<float> d(0.0f, 3.0f);
+  for (int64_t n : {1, 2, 7, 15, 16, 17, 63, 64, 65, 100, 1000, 151936}) {
+    std::vector<float> x(n);
+    for (auto& v : x) v = d(rng);
+    auto check = [&](const char* what) {
+      ASSERT_EQ(ArgMax(x.data(), n), std::max_element(x.begin(), x.end()) - x.begin())
+          << what << " n=" << n << " on " << GetParam();
+    };
+    check("random");
+    x[n - 1] = 100.0f;
+    check("max last");
+    x[n / 2] = 100.0f;
+    check("tie: the first of two");
+    x[0] = 100.0f;
+    check("tie at 0");
+    x[n / 3] = INFINITY;
+    check("+inf");
+    x[n / 4] = std::nanf("");
+    check("a NaN");
+    x[0] = std::nanf("");
+    check("NaN first");
+    std::fill(x.begin(), x.end(), -INFINITY);
+    check("all -inf");
   }
 }
 

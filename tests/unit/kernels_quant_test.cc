@@ -115,7 +115,9 @@ TEST_P(QuantBodies, DecodeMatchesReference) { ForEachBody([&] {
         // 32, 96, 160: not multiples of 64 / 128 / 256 (every block-pair / vector remainder);
         // 512: 16 blocks (one full group of the M = 1 AVX-512 body, no tail); 544 / 672: one
         // group + a tail of 1 / 5 blocks (partial 4-block subgroup); 4864: Qwen2's down_proj.
-        for (int64_t K : {32, 96, 160, 512, 544, 672, 896, 4864}) {
+        // 32 / 64 / 256: 1 / 2 / 8 blocks, where the VBMI body packs 16 / 8 / 2 rows into one
+        // group.
+        for (int64_t K : {32, 64, 96, 160, 256, 512, 544, 672, 896, 4864}) {
           const std::vector<uint8_t> wb = RandomBlocks(t, N, K, 100 + N + K, false);
           const Matrix w{t, wb.data(), N, K};
           const int64_t ldx = K + 5, ldy = N + 1, nb = K / 32;
@@ -150,7 +152,7 @@ TEST_P(QuantBodies, IntegerSumsExact) { ForEachBody([&] {
   const int64_t N = 37;
   std::mt19937 rng(5);
   std::uniform_int_distribution<int> q(-127, 127);
-  for (int64_t K : {896, 544, 4864})
+  for (int64_t K : {896, 544, 4864, 64})
   for (WType t : kTypes) {
     const int64_t nb = K / 32;
     const std::vector<uint8_t> wb = RandomBlocks(t, N, K, 77, true);
