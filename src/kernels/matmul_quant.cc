@@ -164,6 +164,7 @@ QuantRowsFn ChooseRows(WType t, const char** name) {
 constexpr int64_t kNB = 64;
 
 void PackBlockRows(const Matrix& w, int64_t n0, int64_t n, bool bf16, float* row_tmp, void* dst) {
+  if (bf16 && g_intrinsics_bodies && PackBlockRowsBF16X86(w, n0, n, dst)) return;
   const int64_t K = w.cols, panels = (n + kPackPanel - 1) / kPackPanel, kp_n = K / 2;
   for (int64_t j = 0; j < panels * kPackPanel; ++j) {
     const int64_t pn = j / kPackPanel, jj = j % kPackPanel;

@@ -18,6 +18,10 @@ using QuantRowsFn = void (*)(const BlockQ8X* xq, int M, const Matrix& w, int64_t
 // *name is set to the kernel's name when non-null is returned.
 QuantRowsFn QuantRowsX86(WType t, bool allow_avx512, bool allow_avx2, bool allow_vbmi,
                          const char** name);
+// Prefill: rows [n0, n0 + n) of block matrix w packed as bf16 GEMM panels (PackMatrix's layout,
+// rows past n zero) with AVX-512 BF16; the caller checks HasBF16DotProduct(). False where not
+// compiled (non-x86). Same bits as dequantizing with DequantizeRow and rounding with F32ToBF16.
+bool PackBlockRowsBF16X86(const Matrix& w, int64_t n0, int64_t n, void* dst);
 // The ARM64 dot-product (SDOT) body when the CPU has it (matmul_quant_arm.cc), or null; also null
 // on other architectures.
 QuantRowsFn QuantRowsArm(WType t, const char** name);

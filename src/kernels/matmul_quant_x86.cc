@@ -515,6 +515,73 @@ void RowsVnniDispatch(const BlockQ8X* xq, int M, const Matrix& w, int64_t n0, in
   RowsMVnni<T>(xq, M, w, n0, n1, bias, y, ldy);
 }
 
+// --- Prefill: block rows → the bf16 GEMM panel layout, with AVX-512 -------------------------
+//
+// A panel holds 16 rows as [K/2 pairs][16 rows][2 bf16]. Per block of 32 columns each row is
+// dequantized in registers (exactly: q·d is exact in f32; Q4_1's (q·d) + m rounds twice, as ggml)
+// and rounded to bf16 pairs (vcvtne2ps2bf16: round to nearest even, as F32ToBF16), which gives
+// 16 words of 32 bits per row; the 16×16 block of words is then transposed through a small buffer.
+#define FVLM_TARGET_BF16X __attribute__((target("avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512bf16")))
+
+template <WType T>
+FVLM_TARGET_BF16X inline __m512i DequantBlockBF16(const uint8_t* blk) {
+  uint16_t dh;
+  std::memcpy(&dh, blk, 2);
+  const __m512 d = _mm512_set1_ps(_cvtsh_ss(dh));
+  __m512 lo, hi;
+  if constexpr (T == WType::kQ8_0) {
+    const __m256i q = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + 2));
+    lo = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm256_castsi256_si128(q)));
+    hi = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm256_extracti128_si256(q, 1)));
+  } else {
+    const __m128i q = _mm_loadu_si128(reinterpret_cast<const __m128i*>(blk + (T == WType::kQ4_1 ? 4 : 2)));
+    const __m128i m4 = _mm_set1_epi8(15);
+    __m512i l = _mm512_cvtepu8_epi32(_mm_and_si128(q, m4));
+    __m512i h = _mm512_cvtepu8_epi32(_mm_and_si128(_mm_srli_epi16(q, 4), m4));
+    if constexpr (T == WType::kQ4_0) {
+      l = _mm512_sub_epi32(l, _mm512_set1_epi32(8));
+      h = _mm512_sub_epi32(h, _mm512_set1_epi32(8));
+    }
+    lo = _mm512_cvtepi32_ps(l);
+    hi = _mm512_cvtepi32_ps(h);
+  }
+  lo = _mm512_mul_ps(lo, d);
+  hi = _mm512_mul_ps(hi, d);
+  if constexpr (T == WType::kQ4_1) {
+    uint16_t mh;
+    std::memcpy(&mh, blk + 2, 2);
+    const __m512 m = _mm512_set1_ps(_cvtsh_ss(mh));
+    lo = _mm512_add_ps(lo, m);
+    hi = _mm512_add_ps(hi, m);
+  }
+  return reinterpret_cast<__m512i>(_mm512_cvtne2ps_pbh(hi, lo));  // [bf(k=0..15), bf(k=16..31)]
+}
+
+template <WType T>
+FVLM_TARGET_BF16X void PackBlockRowsBF16Impl(const Matrix& w, int64_t n0, int64_t n, uint32_t* dst) {
+  const int64_t nb = w.cols / kQBlock, bb = BlockBytes(T), kp_n = w.cols / 2;
+  const int64_t panels = (n + kPackPanel - 1) / kPackPanel;
+  alignas(64) uint32_t tile[16][16];
+  for (int64_t p = 0; p < panels; ++p) {
+    uint32_t* out = dst + p * kp_n * kPackPanel;
+    const int rows = static_cast<int>(std::min<int64_t>(kPackPanel, n - p * kPackPanel));
+    for (int64_t b = 0; b < nb; ++b) {
+      for (int j = 0; j < 16; ++j) {
+        const __m512i v = j < rows ? DequantBlockBF16<T>(w.Row(n0 + p * kPackPanel + j) + b * bb)
+                                   : _mm512_setzero_si512();
+        _mm512_store_si512(tile[j], v);
+      }
+      // Word i of row j (the pair of columns 32b + 2i, 32b + 2i + 1) → out[(16b + i)·16 + j].
+      uint32_t* o = out + b * 16 * kPackPanel;
+      for (int i = 0; i < 16; ++i) {
+        const __m512i idx = _mm512_setr_epi32(0, 16, 32, 48, 64, 80, 96, 112, 128, 144, 160, 176,
+                                              192, 208, 224, 240);
+        _mm512_storeu_si512(o + i * kPackPanel, _mm512_i32gather_epi32(idx, &tile[0][i], 4));
+      }
+    }
+  }
+}
+
 }  // namespace
 
 QuantRowsFn QuantRowsX86(WType t, bool allow_avx512, bool allow_avx2, bool allow_vbmi,
@@ -545,9 +612,20 @@ QuantRowsFn QuantRowsX86(WType t, bool allow_avx512, bool allow_avx2, bool allow
   return nullptr;
 }
 
+bool PackBlockRowsBF16X86(const Matrix& w, int64_t n0, int64_t n, void* dst) {
+  auto* out = static_cast<uint32_t*>(dst);
+  switch (w.type) {
+    case WType::kQ8_0: PackBlockRowsBF16Impl<WType::kQ8_0>(w, n0, n, out); return true;
+    case WType::kQ4_0: PackBlockRowsBF16Impl<WType::kQ4_0>(w, n0, n, out); return true;
+    case WType::kQ4_1: PackBlockRowsBF16Impl<WType::kQ4_1>(w, n0, n, out); return true;
+    default: return false;
+  }
+}
+
 #else  // !FVLM_HAVE_QUANT_X86
 
 QuantRowsFn QuantRowsX86(WType, bool, bool, bool, const char**) { return nullptr; }
+bool PackBlockRowsBF16X86(const Matrix&, int64_t, int64_t, void*) { return false; }
 
 #endif
 

@@ -208,6 +208,28 @@ TEST_P(QuantOnTarget, PrefillMatchesDequantizedProduct) {
   }
 }
 
+TEST_P(QuantOnTarget, PrefillPackingSameBitsEveryBody) {
+  // The AVX-512 packing of block rows into bf16 panels must produce exactly the panels of the
+  // scalar DequantizeRow + F32ToBF16 path: the prefill results are then bit-identical. N = 83
+  // leaves a partial panel; K = 896 and 4864 are the 0.5B's shapes.
+  ThreadPool pool(2);
+  for (WType t : kTypes) {
+    for (int64_t K : {160, 896, 4864}) {
+      const int64_t N = 83, M = 9;
+      const std::vector<uint8_t> wb = RandomBlocks(t, N, K, 21 + K, false);
+      const Matrix w{t, wb.data(), N, K};
+      std::vector<float> x = Random(M * K, 5);
+      std::vector<float> y(M * N), y_hwy(M * N);
+      MatMul(x.data(), K, M, w, nullptr, y.data(), N, pool);
+      SetQuantIntrinsicsBodies(false);
+      MatMul(x.data(), K, M, w, nullptr, y_hwy.data(), N, pool);
+      SetQuantIntrinsicsBodies(true);
+      for (int64_t i = 0; i < M * N; ++i)
+        ASSERT_EQ(y[i], y_hwy[i]) << WTypeName(t) << " K=" << K << " i=" << i << " on " << GetParam();
+    }
+  }
+}
+
 TEST_P(QuantOnTarget, SharedMixedTypesEqualSeparateCalls) {
   ThreadPool pool(2);
   const int64_t K = 96;
