@@ -28,8 +28,9 @@ Command RegisterQuantize(CLI::App& app) {
                  "(q4_1: 4-bit with a scale and a minimum per 32 values)")
       ->required();
   app.add_option("--vision-type", a->vision_type,
-                 "Type of the vision tower and projector weights: f32 or bf16 (default: as "
-                 "stored)");
+                 "Type of the vision tower and projector weights: f32, bf16 (default: as stored) "
+                 "or q8_0 (the 1x1-conv and linear weights as int8 blocks, dequantized to bf16 "
+                 "at load: a smaller file, the same encode speed, a slower load)");
   app.add_option("--tensor-type", a->tensor_types,
                  "PATTERN=TYPE: tensors whose name matches the regular expression PATTERN get "
                  "TYPE (repeatable; the first match wins), e.g. 'lm_head|embed_tokens=q8_0'");
@@ -42,7 +43,7 @@ Command RegisterQuantize(CLI::App& app) {
       return Fail("--type " + a->type + ": expected f32, bf16, f16, q8_0, q4_0 or q4_1");
     if (!a->vision_type.empty()) {
       if (!quant::ParseWType(a->vision_type, &opt.vision_type))
-        return Fail("--vision-type " + a->vision_type + ": expected f32 or bf16");
+        return Fail("--vision-type " + a->vision_type + ": expected f32, bf16 or q8_0");
       opt.vision_type_set = true;
     }
     for (const std::string& tt : a->tensor_types) {
@@ -69,6 +70,12 @@ Command RegisterQuantize(CLI::App& app) {
                  "dropped, %.1f s\n",
                  a->out.c_str(), st.tensors, types.c_str() + (types.empty() ? 0 : 1),
                  st.output_bytes / 1e6, st.source_bytes / 1e6, st.dropped, NowSeconds() - t0);
+    if (st.vision_kept_float > 0) {
+      std::fprintf(stderr,
+                   "--vision-type %s: %d vision weights (depthwise and stem kernels, and 1x1 convs "
+                   "whose input width is not a multiple of 32) keep their float type\n",
+                   a->vision_type.c_str(), st.vision_kept_float);
+    }
     return 0;
   };
 }

@@ -4,6 +4,7 @@
 
 #include "base/check.h"
 #include "base/float16.h"
+#include "kernels/matmul_quant_internal.h"
 #include "kernels/ops.h"
 
 namespace fastvlm::kernels {
@@ -36,7 +37,11 @@ float ReadW(const Matrix& w, int64_t n, int64_t k) {
 }
 }  // namespace
 
-WType PackedTypeFor(WType stored) { return stored == WType::kF16 ? WType::kF32 : stored; }
+WType PackedTypeFor(WType stored) {
+  if (stored == WType::kF16) return WType::kF32;
+  if (IsBlockType(stored)) return WType::kBF16;  // dequantized, then rounded to bf16
+  return stored;
+}
 
 int64_t PackedMatrixBytes(WType packed_type, int64_t rows, int64_t cols) {
   CHECK(packed_type != WType::kF16);
@@ -70,6 +75,10 @@ PackedMatrix PackMatrixPanels(const Matrix& w, void* dst, int64_t panel_begin, i
   p.data = dst;
   const int64_t N = w.rows, K = w.cols;
   const int64_t panels = std::min(panel_end, CeilDiv(N, kPackPanel));
+  if (IsBlockType(w.type)) {
+    PackBlockMatrixPanels(w, dst, panel_begin, panels);
+    return p;
+  }
   // Full panels of f32 / bf16 (even K) weights: a 16-row transpose of 4-byte elements, read as
   // 16 sequential streams and written sequentially (a load-time hot spot: ~250 MB of FastViTHD
   // weights). The general loops below handle the rest and define the layout.

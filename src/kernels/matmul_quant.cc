@@ -164,7 +164,8 @@ QuantRowsFn ChooseRows(WType t, const char** name) {
 constexpr int64_t kNB = 64;
 
 void PackBlockRows(const Matrix& w, int64_t n0, int64_t n, bool bf16, float* row_tmp, void* dst) {
-  if (bf16 && g_intrinsics_bodies && PackBlockRowsBF16X86(w, n0, n, dst)) return;
+  if (bf16 && g_intrinsics_bodies && HasBF16DotProduct() && PackBlockRowsBF16X86(w, n0, n, dst))
+    return;
   const int64_t K = w.cols, panels = (n + kPackPanel - 1) / kPackPanel, kp_n = K / 2;
   for (int64_t j = 0; j < panels * kPackPanel; ++j) {
     const int64_t pn = j / kPackPanel, jj = j % kPackPanel;
@@ -229,6 +230,17 @@ void PrefillQuant(const float* x, int64_t ldx, int64_t M, const MatMulTarget* ta
 }  // namespace
 
 void SetQuantIntrinsicsBodies(bool allowed) { g_intrinsics_bodies = allowed; }
+
+void PackBlockMatrixPanels(const Matrix& w, void* dst, int64_t panel_begin, int64_t panel_end) {
+  CHECK(IsBlockType(w.type));
+  std::vector<float> row_tmp(static_cast<size_t>(w.cols));
+  const int64_t panel_bytes = PackedMatrixBytes(WType::kBF16, kPackPanel, w.cols);
+  for (int64_t pn = panel_begin; pn < panel_end; ++pn) {
+    const int64_t n0 = pn * kPackPanel, n = std::min(kPackPanel, w.rows - n0);
+    PackBlockRows(w, n0, n, /*bf16=*/true, row_tmp.data(),
+                  static_cast<uint8_t*>(dst) + pn * panel_bytes);
+  }
+}
 
 const char* QuantGemvKernelName() {
   if (UseReference()) return "ref";

@@ -22,6 +22,9 @@ QuantRowsFn QuantRowsX86(WType t, bool allow_avx512, bool allow_avx2, bool allow
 // rows past n zero) with AVX-512 BF16; the caller checks HasBF16DotProduct(). False where not
 // compiled (non-x86). Same bits as dequantizing with DequantizeRow and rounding with F32ToBF16.
 bool PackBlockRowsBF16X86(const Matrix& w, int64_t n0, int64_t n, void* dst);
+// Panels [panel_begin, panel_end) of block matrix w, dequantized into the bf16 panel layout of
+// PackMatrix (rows past w.rows zero): PackMatrixPanels for block types.
+void PackBlockMatrixPanels(const Matrix& w, void* dst, int64_t panel_begin, int64_t panel_end);
 // The ARM64 dot-product (SDOT) body when the CPU has it (matmul_quant_arm.cc), or null; also null
 // on other architectures.
 QuantRowsFn QuantRowsArm(WType t, const char** name);

@@ -168,7 +168,9 @@ struct PackedMatrix {
   // Outputs [n0, n0 + n) as a matrix of their own (n0 a multiple of 16): threads split N.
   PackedMatrix Slice(int64_t n0, int64_t n) const;
 };
-WType PackedTypeFor(WType stored);  // kF16 -> kF32, others unchanged
+// kF16 -> kF32; block types (Q8_0 / Q4_0 / Q4_1) -> kBF16 (dequantized, rounded to nearest
+// even); others unchanged.
+WType PackedTypeFor(WType stored);
 int64_t PackedMatrixBytes(WType packed_type, int64_t rows, int64_t cols);
 // Packs w (any WType) into dst (PackedMatrixBytes(PackedTypeFor(w.type), ...) bytes).
 PackedMatrix PackMatrix(const Matrix& w, void* dst);

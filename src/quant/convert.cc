@@ -74,11 +74,12 @@ Status ConvertToGguf(const ConvertOptions& opt, ConvertStats* stats,
   ASSIGN_OR_RETURN(auto ckpt, io::Checkpoint::Open(opt.model_dir));
   ASSIGN_OR_RETURN(io::ModelConfig cfg,
                    io::ParseModelConfig(ckpt->config_json(), opt.model_dir + "/config.json"));
-  if (opt.vision_type_set && opt.vision_type != WType::kF32 && opt.vision_type != WType::kBF16) {
-    return Status::Error("--vision-type %s: the vision tower is written as f32 or bf16 for now "
-                         "(int8 vision weights are not implemented yet)",
+  if (opt.vision_type_set && opt.vision_type != WType::kF32 && opt.vision_type != WType::kBF16 &&
+      opt.vision_type != WType::kQ8_0) {
+    return Status::Error("--vision-type %s: the vision tower can be written as f32, bf16 or q8_0",
                          kernels::WTypeName(opt.vision_type));
   }
+  const bool vision_blocks = opt.vision_type_set && kernels::IsBlockType(opt.vision_type);
   std::vector<std::regex> patterns;
   for (const auto& [p, t] : opt.overrides) {
     try {
@@ -147,8 +148,21 @@ Status ConvertToGguf(const ConvertOptions& opt, ConvertStats* stats,
     // --vision-type (or their stored type); vectors (norms, biases, scales) and small kernels f32.
     const bool matrix = t.shape.size() == 2;
     WType target = stored == WType::kBF16 ? WType::kBF16 : WType::kF32;
+    // A 1×1 conv / linear weight the vision GEMM reads (packed) whose rows are whole 32-value
+    // blocks: the only vision tensors --vision-type q8_0 quantizes (written as the matrix
+    // [out, in]); the rest (depthwise and stem kernels, norms) keep their float type.
+    const bool vision_gemm_blocks = packed.count(t.name) && !t.shape.empty() &&
+                                    (t.numel() / t.shape[0]) % 32 == 0;
     if (IsVisionTensor(t.name)) {
-      if (opt.vision_type_set && (matrix || t.shape.size() == 4)) target = opt.vision_type;
+      if (opt.vision_type_set && (matrix || t.shape.size() == 4)) {
+        if (!vision_blocks) {
+          target = opt.vision_type;
+        } else if (vision_gemm_blocks || t.packed_panel != 0) {
+          target = opt.vision_type;  // packed (a GGUF source): refused below
+        } else if (t.packed_panel == 0) {
+          ++st.vision_kept_float;
+        }
+      }
     } else if (matrix) {
       target = opt.type;
     } else {
@@ -163,7 +177,7 @@ Status ConvertToGguf(const ConvertOptions& opt, ConvertStats* stats,
     st.source_bytes += t.nbytes;
     if (t.packed_panel != 0) {
       // Already in the vision GEMM's layout (a fastvlm GGUF as the source): bit for bit.
-      if (kernels::PackedTypeFor(target) != stored) {
+      if (kernels::IsBlockType(target) || kernels::PackedTypeFor(target) != stored) {
         return Status::Error("tensor '%s' in %s is stored packed for the vision kernels as %s; "
                              "it can only be copied as it is, not converted to %s: leave out "
                              "--vision-type (or the --tensor-type that matches it), or convert "
@@ -178,7 +192,11 @@ Status ConvertToGguf(const ConvertOptions& opt, ConvertStats* stats,
       ++st.tensors;
       continue;
     }
-    const int64_t cols = t.shape.empty() ? 1 : t.shape.back();
+    std::vector<int64_t> out_shape = t.shape;
+    if (IsVisionTensor(t.name) && vision_gemm_blocks && kernels::IsBlockType(target)) {
+      out_shape = {t.shape[0], t.numel() / t.shape[0]};  // [out, in, 1, 1] -> [out, in]
+    }
+    const int64_t cols = out_shape.empty() ? 1 : out_shape.back();
     const int64_t rows = t.numel() / std::max<int64_t>(cols, 1);
     if (kernels::IsBlockType(target) && cols % 32 != 0) {
       if (!matrix) target = WType::kF32;  // vectors never quantize
@@ -198,7 +216,7 @@ Status ConvertToGguf(const ConvertOptions& opt, ConvertStats* stats,
     }
     if (target == stored && !packed.count(t.name)) {  // as stored, bit for bit
       ++counts[io::GgmlTypeName(ToGgml(target))];
-      RETURN_IF_ERROR(w.AddTensor(t.name, ToGgml(target), t.shape, t.data, t.nbytes));
+      RETURN_IF_ERROR(w.AddTensor(t.name, ToGgml(target), out_shape, t.data, t.nbytes));
       ++st.tensors;
       continue;
     }
@@ -240,7 +258,7 @@ Status ConvertToGguf(const ConvertOptions& opt, ConvertStats* stats,
       continue;
     }
     ++counts[io::GgmlTypeName(ToGgml(target))];
-    RETURN_IF_ERROR(w.AddTensor(t.name, ToGgml(target), t.shape, std::move(out)));
+    RETURN_IF_ERROR(w.AddTensor(t.name, ToGgml(target), out_shape, std::move(out)));
     ++st.tensors;
   }
   if (progress) progress(static_cast<int>(all.size()), static_cast<int>(all.size()), "");

@@ -29,7 +29,10 @@ struct ConvertOptions {
   std::string model_dir;
   std::string out_path;
   kernels::WType type = kernels::WType::kQ8_0;  // language-model matrices
-  // Vision tower + projector matrices; f32 or bf16 (unset: as stored, f16 -> f32).
+  // Vision tower + projector matrices; f32 or bf16 (unset: as stored, f16 -> f32), or q8_0:
+  // the 1×1-conv / linear weights of the vision GEMM with whole 32-value rows become Q8_0
+  // matrices [out, in] (dequantized into the bf16 GEMM layout at load); the other vision tensors
+  // keep their float type.
   bool vision_type_set = false;
   kernels::WType vision_type = kernels::WType::kBF16;
   // --tensor-type PATTERN=TYPE: the first pattern (std::regex_search on the tensor name) that
@@ -40,6 +43,7 @@ struct ConvertOptions {
 struct ConvertStats {
   int tensors = 0;
   int dropped = 0;             // unused tensors not written (num_batches_tracked, head.proj)
+  int vision_kept_float = 0;   // vision weights --vision-type q8_0 left in their float type
   uint64_t source_bytes = 0;   // of the tensors written, as stored in the source
   uint64_t output_bytes = 0;   // the GGUF file
   std::vector<std::pair<std::string, int>> type_counts;  // "Q8_0" -> tensors

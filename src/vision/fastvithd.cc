@@ -137,6 +137,9 @@ class Loader {
     if (!t)
       return Status::Error("checkpoint %s: missing vision tensor '%s'", ckpt_.dir().c_str(),
                            name.c_str());
+    // A quantized 1×1 conv is stored as its matrix [out, in] (see LoadLinear).
+    if (rank == 4 && t->shape.size() == 2 && io::IsBlockDType(t->dtype))
+      return std::vector<int64_t>{t->shape[0], t->shape[1], 1, 1};
     if (t->shape.size() != rank)
       return Status::Error("tensor '%s' in %s has shape %s; expected rank %zu", name.c_str(),
                            t->file.c_str(), t->ShapeString().c_str(), rank);
@@ -159,9 +162,18 @@ class Loader {
       case io::DType::kF32: m.type = kernels::WType::kF32; break;
       case io::DType::kBF16: m.type = kernels::WType::kBF16; break;
       case io::DType::kF16: m.type = kernels::WType::kF16; break;
+      case io::DType::kQ8_0: m.type = kernels::WType::kQ8_0; break;
+      case io::DType::kQ4_0: m.type = kernels::WType::kQ4_0; break;
+      case io::DType::kQ4_1: m.type = kernels::WType::kQ4_1; break;
       default:
         return Status::Error("tensor '%s' in %s has dtype %s; weights must be F32, BF16 or F16",
                              name.c_str(), t->file.c_str(), io::DTypeName(t->dtype));
+    }
+    if (kernels::IsBlockType(m.type) && (shape.size() != 2 || shape[1] % 32 != 0)) {
+      return Status::Error("tensor '%s' in %s is %s, which only a 1×1 conv or linear weight with a "
+                           "multiple of 32 inputs may be; re-convert the model with `fastvlm "
+                           "quantize`",
+                           name.c_str(), t->file.c_str(), io::DTypeName(t->dtype));
     }
     m.data = t->data;
     m.rows = shape[0];
@@ -174,8 +186,12 @@ class Loader {
   Status LoadLinear(const std::string& base, int64_t out, int64_t in, bool conv, bool bias,
                     Linear* l) {
     std::vector<int64_t> shape{out, in};
-    if (conv) shape = {out, in, 1, 1};
     const std::string name = base + ".weight";
+    // `fastvlm quantize --vision-type q8_0` stores a 1×1 conv's weight as the matrix [out, in]
+    // (a block type's rows must be the innermost dimension).
+    const TensorView* q = ckpt_.Find(name);
+    const bool block = q && io::IsBlockDType(q->dtype);
+    if (conv && !block) shape = {out, in, 1, 1};
     ASSIGN_OR_RETURN(kernels::Matrix m, Matrix(name, shape));
     std::vector<float> b;
     if (bias) {

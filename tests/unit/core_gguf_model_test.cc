@@ -17,10 +17,14 @@
 #include <string>
 #include <vector>
 
+#include "base/thread_pool.h"
+#include "io/config.h"
 #include "io/gguf.h"
+#include "io/safetensors.h"
 #include "quant/convert.h"
 #include "runtime/engine.h"
 #include "util/safetensors_writer.h"
+#include "vision/vision.h"
 
 namespace fastvlm {
 namespace {
@@ -191,6 +195,88 @@ TEST(GgufModel, QuantizingAGgufEqualsQuantizingTheFolder) {
   opt.vision_type_set = true;
   opt.vision_type = WType::kF32;
   s = quant::ConvertToGguf(opt, nullptr);
+  ASSERT_FALSE(s.ok());
+  EXPECT_NE(s.message().find("stored packed for the vision kernels"), std::string::npos)
+      << s.message();
+}
+
+// `--vision-type q8_0`: the vision tower's 1×1-conv / linear weights with a multiple of 32 inputs
+// become Q8_0 matrices [out, in] (dequantized to bf16 panels at load), everything else in the
+// tower keeps its float type. Checked on the f32 fixture (language model kept f32, so the error is
+// the vision tower's alone) against transformers' projector output for the stored pixels.
+// Error model: Q8_0 rounds each weight to a step of max|w|/127 over its 32-block (relative MSE
+// about step²/12 / E[w²] ≈ 3e-5 for Gaussian-like weights) and the bf16 panel adds 2^-18/3; the
+// errors of the ~20 layers add up, so the gate is NMSE ≤ 4e-4 (measured 4.0e-5 with AVX-512 BF16; the
+// bf16-weights gate of vision_golden_test is 1e-4).
+TEST(GgufModel, VisionQ8_0WeightsStayCloseToTransformers) {
+  fastvlm::testing::TempDir tmp;
+  const nlohmann::json g = ReadJson(kDir + "golden/tiny-f32.json");
+  const std::string folder = kDir + g["models"]["hf"].get<std::string>();
+  quant::ConvertOptions opt;
+  opt.model_dir = folder;
+  opt.out_path = tmp.path() + "/vq8.gguf";
+  opt.type = kernels::WType::kF32;
+  opt.vision_type_set = true;
+  opt.vision_type = kernels::WType::kQ8_0;
+  quant::ConvertStats st;
+  Status s = quant::ConvertToGguf(opt, &st);
+  ASSERT_TRUE(s.ok()) << s.message();
+  EXPECT_GT(st.vision_kept_float, 0);
+  int q8_vision = 0, q8_other = 0;
+  {
+    auto gf = io::GgufFile::Open(opt.out_path);
+    ASSERT_TRUE(gf.ok()) << gf.status().message();
+    for (const auto& t : (*gf)->tensors()) {
+      if (t.type != io::GgmlType::kQ8_0) continue;
+      const bool vision = t.name.find("vision_tower") != std::string::npos ||
+                          t.name.find("mm_projector") != std::string::npos ||
+                          t.name.find("multi_modal_projector") != std::string::npos;
+      (vision ? q8_vision : q8_other) += 1;
+      EXPECT_EQ(t.shape.size(), 2u) << t.name;
+    }
+  }
+  EXPECT_GE(q8_vision, 10);
+  EXPECT_EQ(q8_other, 0) << "--type f32 leaves the language model unquantized";
+
+  // The projector output for the golden pixels, against transformers' (f32 weights, f32 run).
+  std::ifstream d(kDir + "golden/" + g["data"].get<std::string>(), std::ios::binary);
+  d.seekg(0, std::ios::end);
+  std::vector<float> data(static_cast<size_t>(d.tellg()) / 4);
+  d.seekg(0);
+  d.read(reinterpret_cast<char*>(data.data()), static_cast<std::streamsize>(data.size() * 4));
+  auto ck = io::Checkpoint::Open(opt.out_path);
+  ASSERT_TRUE(ck.ok()) << ck.status().message();
+  auto cfg = io::ParseModelConfig((*ck)->config_json(), opt.out_path);
+  ASSERT_TRUE(cfg.ok()) << cfg.status().message();
+  auto vm = vision::VisionModel::Load(**ck, *cfg, g["image_size"].get<int>());
+  ASSERT_TRUE(vm.ok()) << vm.status().message();
+  std::vector<float> out((*vm)->num_tokens() * static_cast<size_t>((*vm)->embed_dim()));
+  ThreadPool pool(2);
+  const float* pixels = data.data() + g["tensors"]["pixels"]["offset"].get<size_t>();
+  ASSERT_TRUE((*vm)->Encode(pixels, out.data(), pool, nullptr, nullptr).ok());
+  const auto& t = g["tensors"]["projector"];
+  const float* ref = data.data() + t["offset"].get<size_t>();
+  double se = 0, ss = 0;
+  for (size_t i = 0; i < out.size(); ++i) {
+    se += (double{out[i]} - ref[i]) * (double{out[i]} - ref[i]);
+    ss += double{ref[i]} * ref[i];
+  }
+  const double nmse = se / ss;
+  std::printf("  vision q8_0: %d Q8_0 tensors, %d kept float, projector NMSE %.3g, %.2f MB\n",
+              q8_vision, st.vision_kept_float, nmse, st.output_bytes / 1e6);
+  EXPECT_LE(nmse, 4e-4);
+  EXPECT_GT(nmse, 0.0) << "the weights were quantized, so the output cannot be exact";
+
+  // A block-typed vision target from a GGUF whose vision weights are packed: a clear refusal.
+  quant::ConvertOptions plain;
+  plain.model_dir = folder;
+  plain.out_path = tmp.path() + "/f32.gguf";
+  plain.type = kernels::WType::kF32;
+  ASSERT_TRUE(quant::ConvertToGguf(plain, nullptr).ok());
+  quant::ConvertOptions again = opt;
+  again.model_dir = plain.out_path;
+  again.out_path = tmp.path() + "/bad.gguf";
+  s = quant::ConvertToGguf(again, nullptr);
   ASSERT_FALSE(s.ok());
   EXPECT_NE(s.message().find("stored packed for the vision kernels"), std::string::npos)
       << s.message();

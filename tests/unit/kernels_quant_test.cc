@@ -230,6 +230,32 @@ TEST_P(QuantOnTarget, PrefillPackingSameBitsEveryBody) {
   }
 }
 
+TEST_P(QuantOnTarget, PackMatrixOfBlocksIsTheBF16PackOfTheDequantizedRows) {
+  // `--vision-type q8_0`: the vision GEMM packs a block matrix as the bf16 matrix of its
+  // dequantized rows (rounded to nearest even). N = 83: a partial 16-row panel.
+  for (WType t : kTypes) {
+    for (int64_t K : {64, 384}) {
+      const int64_t N = 83;
+      const std::vector<uint8_t> wb = RandomBlocks(t, N, K, 31 + K, false);
+      const Matrix w{t, wb.data(), N, K};
+      ASSERT_EQ(PackedTypeFor(t), WType::kBF16);
+      std::vector<uint16_t> bf(N * K);
+      std::vector<float> row(K);
+      for (int64_t n = 0; n < N; ++n) {
+        DequantizeRow(w, n, row.data());
+        for (int64_t k = 0; k < K; ++k) bf[n * K + k] = F32ToBF16(row[k]);
+      }
+      const Matrix wbf{WType::kBF16, bf.data(), N, K};
+      const size_t bytes = static_cast<size_t>(PackedMatrixBytes(WType::kBF16, N, K));
+      std::vector<uint8_t> a(bytes, 0xAB), b(bytes, 0xCD);
+      const PackedMatrix pa = PackMatrix(w, a.data());
+      PackMatrix(wbf, b.data());
+      EXPECT_EQ(pa.type, WType::kBF16);
+      ASSERT_EQ(a, b) << WTypeName(t) << " K=" << K << " on " << GetParam();
+    }
+  }
+}
+
 TEST_P(QuantOnTarget, SharedMixedTypesEqualSeparateCalls) {
   ThreadPool pool(2);
   const int64_t K = 96;
