@@ -11,6 +11,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <random>
+#include <string>
 #include <vector>
 
 #include "base/float16.h"
@@ -118,13 +119,22 @@ int main(int argc, char** argv) {
   }
   if (Mp <= 0) return 0;
   std::printf("\nPrefill GEMM (M=%d):\n", Mp);
+  // Block types twice: the float panels (dequantized weights, bf16 / f32 GEMM) and, where the
+  // CPU has it, the int8 GEMM.
+  const std::string int8_name = kernels::QuantPrefillKernelName();
   for (WType t : {WType::kBF16, WType::kQ8_0, WType::kQ4_0}) {
-    for (const auto& s : shapes) {
-      if (s.N > 10000) continue;
-      double bytes;
-      const double per = TimeMatMul(t, s.N, s.K, Mp, pool, &bytes);
-      std::printf("  %-5s %-20s %8.3f ms  %7.1f GFLOP/s\n", kernels::WTypeName(t), s.name,
-                  per * 1e3, 2.0 * Mp * s.N * s.K / per / 1e9);
+    for (int int8 = 0; int8 < (kernels::IsBlockType(t) && int8_name == "int8-avx512vnni" ? 2 : 1);
+         ++int8) {
+      kernels::SetQuantPrefillInt8(int8 == 1);
+      const char* path = !kernels::IsBlockType(t) ? "" : kernels::QuantPrefillKernelName();
+      for (const auto& s : shapes) {
+        if (s.N > 10000) continue;
+        double bytes;
+        const double per = TimeMatMul(t, s.N, s.K, Mp, pool, &bytes);
+        std::printf("  %-5s %-16s %-20s %8.3f ms  %7.1f GFLOP/s\n", kernels::WTypeName(t), path,
+                    s.name, per * 1e3, 2.0 * Mp * s.N * s.K / per / 1e9);
+      }
     }
   }
+  kernels::SetQuantPrefillInt8(true);
 }

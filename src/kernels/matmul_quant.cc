@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <limits>
 #include <vector>
 
 #include "base/check.h"
@@ -49,12 +50,16 @@ void QuantizeRowQ8X(const float* x, int64_t K, BlockQ8X* out) {
     const float* v = x + b * kQBlock;
     float amax = 0.0f;
     for (int i = 0; i < 32; ++i) amax = std::max(amax, std::fabs(v[i]));
+    // A block below 127·FLT_MIN (~1.5e-36) is all zeros: 1/d would overflow.
+    if (!(amax >= 127.0f * std::numeric_limits<float>::min())) amax = 0.0f;
     const float d = amax / 127.0f;
     const float id = d != 0.0f ? 1.0f / d : 0.0f;
     int32_t sum = 0;
     for (int i = 0; i < 32; ++i) {
       // |v·id| <= 127 up to one rounding of id; clamp so the x86 sign trick never sees −128.
-      const int q = std::clamp(static_cast<int>(std::round(v[i] * id)), -127, 127);
+      // (NaN / inf inputs give unspecified levels, never undefined behaviour.)
+      const float r = std::round(v[i] * id);
+      const int q = r >= 127.0f ? 127 : r <= -127.0f ? -127 : r == r ? static_cast<int>(r) : 0;
       out[b].qs[i] = static_cast<int8_t>(q);
       sum += q;
     }
@@ -117,6 +122,7 @@ void QuantRowsRef(const BlockQ8X* xq, int M, const Matrix& w, int64_t n0, int64_
 }
 
 int64_t ActiveTargetsMask();  // targets.cc: hwy::SupportedTargets(), cached
+bool ActivationRoundingEnabled();  // targets.cc: false under SetBF16DotProduct(false)
 
 namespace {
 
@@ -187,8 +193,62 @@ void PackBlockRows(const Matrix& w, int64_t n0, int64_t n, bool bf16, float* row
   }
 }
 
+// Prefill with int8 activations where the CPU has AVX-512 VNNI and the active target is AVX-512
+// (as for the decode bodies): x is quantized once per call (rows split over the threads), and each
+// task packs its kNB weight rows as int8 panels (a byte shuffle, no dequantization) for the VNNI
+// GEMM. Not for f32_x targets or under SetBF16DotProduct(false): those keep f32 activations.
+bool g_int8_prefill = true;  // SetQuantPrefillInt8
+
+bool UseInt8Prefill(bool f32_x) {
+  if (!g_intrinsics_bodies || !g_int8_prefill || f32_x || !ActivationRoundingEnabled())
+    return false;
+#if HWY_ARCH_X86
+  const int64_t t = ActiveTargetsMask();
+  const int64_t best = t & -t;
+  return (best == HWY_AVX3 || best == HWY_AVX3_DL) && HasInt8PrefillX86();
+#else
+  return false;
+#endif
+}
+
+void PrefillInt8(const float* x, int64_t ldx, int64_t M, const MatMulTarget* targets, int count,
+                 ThreadPool& pool) {
+  const int64_t K = targets[0].w->cols, nb = K / kQBlock;
+  // The calling thread's buffer (grows to the largest M·K once), shared with the workers
+  // through a plain pointer (a thread_local named inside the lambdas would be each worker's own).
+  static thread_local std::vector<BlockQ8X> xq_buf;
+  if (static_cast<int64_t>(xq_buf.size()) < M * nb) xq_buf.resize(M * nb);
+  BlockQ8X* const xq = xq_buf.data();
+  pool.ParallelChunks(M, 1, 16, [&](int64_t b, int64_t e, int) {
+    for (int64_t m = b; m < e; ++m) {
+      if (!QuantizeRowQ8XX86(x + m * ldx, K, xq + m * nb))
+        QuantizeRowQ8X(x + m * ldx, K, xq + m * nb);
+    }
+  });
+  std::vector<int64_t> task_start(count + 1, 0);  // per call, not per row: negligible
+  for (int i = 0; i < count; ++i) {
+    CHECK_EQ(targets[i].w->cols, K);
+    task_start[i + 1] = task_start[i] + (targets[i].w->rows + kNB - 1) / kNB;
+  }
+  pool.Run(task_start[count], [&](int64_t task, int) {
+    int i = 0;
+    while (task >= task_start[i + 1]) ++i;
+    const MatMulTarget& t = targets[i];
+    const int64_t n0 = (task - task_start[i]) * kNB, n = std::min(kNB, t.w->rows - n0);
+    static thread_local std::vector<uint8_t> panel;
+    const int64_t pbytes = Int8PanelBytes(kNB, K);
+    if (static_cast<int64_t>(panel.size()) < pbytes + 64) panel.resize(pbytes + 64);
+    uint8_t* dst = reinterpret_cast<uint8_t*>(
+        (reinterpret_cast<uintptr_t>(panel.data()) + 63) & ~uintptr_t{63});
+    PackInt8PanelsX86(*t.w, n0, n, dst);
+    GemmInt8X86(t.w->type, xq, M, K, dst, n, t.bias ? t.bias + n0 : nullptr, t.y + n0,
+                t.ldy);
+  });
+}
+
 void PrefillQuant(const float* x, int64_t ldx, int64_t M, const MatMulTarget* targets, int count,
                   ThreadPool& pool) {
+  if (UseInt8Prefill(targets[0].f32_x)) return PrefillInt8(x, ldx, M, targets, count, pool);
   const bool bf16 = HasBF16DotProduct() && !targets[0].f32_x;
   const WType pt = bf16 ? WType::kBF16 : WType::kF32;
   int64_t kmax = 0;
@@ -230,6 +290,14 @@ void PrefillQuant(const float* x, int64_t ldx, int64_t M, const MatMulTarget* ta
 }  // namespace
 
 void SetQuantIntrinsicsBodies(bool allowed) { g_intrinsics_bodies = allowed; }
+
+void SetQuantPrefillInt8(bool allowed) { g_int8_prefill = allowed; }
+
+const char* QuantPrefillKernelName() {
+  if (UseReference()) return "ref";
+  if (UseInt8Prefill(false)) return "int8-avx512vnni";
+  return HasBF16DotProduct() ? "bf16-panels" : "f32-panels";
+}
 
 void PackBlockMatrixPanels(const Matrix& w, void* dst, int64_t panel_begin, int64_t panel_end) {
   CHECK(IsBlockType(w.type));

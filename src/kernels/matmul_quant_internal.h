@@ -25,6 +25,16 @@ bool PackBlockRowsBF16X86(const Matrix& w, int64_t n0, int64_t n, void* dst);
 // Panels [panel_begin, panel_end) of block matrix w, dequantized into the bf16 panel layout of
 // PackMatrix (rows past w.rows zero): PackMatrixPanels for block types.
 void PackBlockMatrixPanels(const Matrix& w, void* dst, int64_t panel_begin, int64_t panel_end);
+// Prefill with int8 activations (AVX-512 VNNI; false / unusable elsewhere): rows [n0, n0 + n)
+// of block matrix w packed for GemmInt8X86 (Int8PanelBytes(n, K) bytes, 64-byte aligned), then
+// y[i·ldy + j] = Σ_b d_w·d_x·isum_b (+ m·d_x·Σq_x for Q4_1) + bias[j] for M rows of quantized x.
+bool HasInt8PrefillX86();
+int64_t Int8PanelBytes(int64_t n, int64_t K);
+void PackInt8PanelsX86(const Matrix& w, int64_t n0, int64_t n, void* dst);
+void GemmInt8X86(WType t, const BlockQ8X* xq, int64_t M, int64_t K, const void* panels, int64_t n,
+                 const float* bias, float* y, int64_t ldy);
+// QuantizeRowQ8X with AVX-512 (same bits); false where the CPU lacks it.
+bool QuantizeRowQ8XX86(const float* x, int64_t K, BlockQ8X* out);
 // The ARM64 dot-product (SDOT) body when the CPU has it (matmul_quant_arm.cc), or null; also null
 // on other architectures.
 QuantRowsFn QuantRowsArm(WType t, const char** name);

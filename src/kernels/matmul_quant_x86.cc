@@ -16,6 +16,8 @@
 #include <cstring>
 #include <vector>
 
+#include "base/check.h"
+#include "base/float16.h"
 #include "kernels/matmul_quant_internal.h"
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
@@ -582,7 +584,189 @@ FVLM_TARGET_BF16X void PackBlockRowsBF16Impl(const Matrix& w, int64_t n0, int64_
   }
 }
 
+// --- Prefill with int8 activations: the AVX-512 VNNI GEMM -------------------------------------
+//
+// Weights: per panel of 16 rows and per 32-column block, 8 k-groups × 16 rows × 4 u8 (bytes
+// 4g..4g+3 of the row's block: Q8_0 q + 128, Q4_0 / Q4_1 the nibble), then d_w[16] and, for
+// Q4_1, the minimum m[16] (f32); rows past n are zero. x: BlockQ8X rows. Per row i and block b,
+// the 16 int32 lanes start at −off·Σq_x (off 128 / 8 / 0), take 8 vpdpbusd with x's 4-byte groups
+// broadcast, and are then exact Σ q_w·q_x; y += (d_w·d_x)·isum (+ m·(d_x·Σq_x) for Q4_1): the
+// terms of the decode bodies, summed in a different order.
+constexpr int64_t kI8BlockBytes = 8 * 64 + 2 * 64;
+
+template <WType T>
+void PackInt8PanelsImpl(const Matrix& w, int64_t n0, int64_t n, uint8_t* dst) {
+  const int64_t nb = w.cols / kQBlock, bb = BlockBytes(T);
+  const int64_t panels = (n + 15) / 16;
+  for (int64_t p = 0; p < panels; ++p) {
+    for (int64_t b = 0; b < nb; ++b) {
+      uint8_t* o = dst + (p * nb + b) * kI8BlockBytes;
+      uint32_t* q = reinterpret_cast<uint32_t*>(o);
+      float* dw = reinterpret_cast<float*>(o + 512);
+      float* mw = dw + 16;
+      for (int j = 0; j < 16; ++j) {
+        const int64_t row = p * 16 + j;
+        if (row >= n) {
+          for (int g = 0; g < 8; ++g) q[g * 16 + j] = 0;
+          dw[j] = mw[j] = 0.0f;
+          continue;
+        }
+        const uint8_t* blk = w.Row(n0 + row) + b * bb;
+        uint16_t dh;
+        std::memcpy(&dh, blk, 2);
+        dw[j] = F16ToF32(dh);
+        mw[j] = 0.0f;
+        if constexpr (T == WType::kQ8_0) {
+          for (int g = 0; g < 8; ++g) {
+            uint32_t v;
+            std::memcpy(&v, blk + 2 + 4 * g, 4);
+            q[g * 16 + j] = v ^ 0x80808080u;  // s8 + 128 as u8
+          }
+        } else {
+          const uint8_t* qs = blk + (T == WType::kQ4_1 ? 4 : 2);
+          if constexpr (T == WType::kQ4_1) {
+            uint16_t mh;
+            std::memcpy(&mh, blk + 2, 2);
+            mw[j] = F16ToF32(mh);
+          }
+          for (int g = 0; g < 4; ++g) {
+            uint32_t v;
+            std::memcpy(&v, qs + 4 * g, 4);
+            q[g * 16 + j] = v & 0x0F0F0F0Fu;              // elements 4g..4g+3
+            q[(g + 4) * 16 + j] = (v >> 4) & 0x0F0F0F0Fu;  // elements 16+4g..
+          }
+        }
+      }
+    }
+  }
+}
+
+// MR rows of x (xq: row i at xq + i·nb) against one panel; y rows at y + i·ldy, `cols` valid
+// outputs.
+template <WType T, int MR>
+FVLM_TARGET_VNNI void Int8Tile(const BlockQ8X* xq, int64_t nb, const uint8_t* panel,
+                               const float* bias, float* y, int64_t ldy, int cols) {
+  constexpr int32_t off = T == WType::kQ8_0 ? 128 : T == WType::kQ4_0 ? 8 : 0;
+  __m512 acc[MR];
+  for (int i = 0; i < MR; ++i) acc[i] = _mm512_setzero_ps();
+  for (int64_t b = 0; b < nb; ++b) {
+    const uint8_t* pb = panel + b * kI8BlockBytes;
+    __m512i w[8];
+    for (int g = 0; g < 8; ++g) w[g] = _mm512_load_si512(pb + 64 * g);
+    const __m512 dw = _mm512_load_ps(pb + 512);
+    for (int i = 0; i < MR; ++i) {
+      const BlockQ8X& xb = xq[i * nb + b];
+      const int32_t* xd = reinterpret_cast<const int32_t*>(xb.qs);
+      __m512i s = _mm512_set1_epi32(-off * xb.sum);
+      for (int g = 0; g < 8; ++g) s = _mm512_dpbusd_epi32(s, w[g], _mm512_set1_epi32(xd[g]));
+      acc[i] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), _mm512_mul_ps(dw, _mm512_set1_ps(xb.d)),
+                               acc[i]);
+      if constexpr (T == WType::kQ4_1) {
+        acc[i] = _mm512_fmadd_ps(_mm512_load_ps(pb + 576),
+                                 _mm512_set1_ps(xb.d * static_cast<float>(xb.sum)), acc[i]);
+      }
+    }
+  }
+  const __mmask16 mask = static_cast<__mmask16>((1u << cols) - 1);
+  const __m512 bv = bias ? _mm512_maskz_loadu_ps(mask, bias) : _mm512_setzero_ps();
+  for (int i = 0; i < MR; ++i) _mm512_mask_storeu_ps(y + i * ldy, mask, _mm512_add_ps(acc[i], bv));
+}
+
+template <WType T>
+void Int8Panels(const BlockQ8X* xq, int64_t M, int64_t K, const uint8_t* panels, int64_t n,
+                const float* bias, float* y, int64_t ldy) {
+  const int64_t nb = K / kQBlock;
+  constexpr int kMR = 8;
+  for (int64_t p = 0; p * 16 < n; ++p) {
+    const uint8_t* panel = panels + p * nb * kI8BlockBytes;
+    const int cols = static_cast<int>(std::min<int64_t>(16, n - p * 16));
+    const float* bp = bias ? bias + p * 16 : nullptr;
+    float* yp = y + p * 16;
+    int64_t m = 0;
+    for (; m + kMR <= M; m += kMR)
+      Int8Tile<T, kMR>(xq + m * nb, nb, panel, bp, yp + m * ldy, ldy, cols);
+    const BlockQ8X* xr = xq + m * nb;
+    float* yr = yp + m * ldy;
+    switch (M - m) {
+      case 0: break;
+      case 1: Int8Tile<T, 1>(xr, nb, panel, bp, yr, ldy, cols); break;
+      case 2: Int8Tile<T, 2>(xr, nb, panel, bp, yr, ldy, cols); break;
+      case 3: Int8Tile<T, 3>(xr, nb, panel, bp, yr, ldy, cols); break;
+      case 4: Int8Tile<T, 4>(xr, nb, panel, bp, yr, ldy, cols); break;
+      case 5: Int8Tile<T, 5>(xr, nb, panel, bp, yr, ldy, cols); break;
+      case 6: Int8Tile<T, 6>(xr, nb, panel, bp, yr, ldy, cols); break;
+      default: Int8Tile<T, 7>(xr, nb, panel, bp, yr, ldy, cols); break;
+    }
+  }
+}
+
+// QuantizeRowQ8X with AVX-512, bit for bit: the same amax, d = amax / 127, id = 1 / d, q =
+// round-half-away(x·id) (truncate, then step away from zero when the exact remainder is ≥ 0.5),
+// clamped to ±127.
+FVLM_TARGET_VNNI void QuantizeRowQ8XAvx512(const float* x, int64_t K, BlockQ8X* out) {
+  const __m512i sign = _mm512_set1_epi32(static_cast<int32_t>(0x80000000u));
+  const __m512i one = _mm512_castps_si512(_mm512_set1_ps(1.0f));
+  for (int64_t b = 0; b < K / kQBlock; ++b) {
+    const __m512 v0 = _mm512_loadu_ps(x + 32 * b), v1 = _mm512_loadu_ps(x + 32 * b + 16);
+    float amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_abs_ps(v0), _mm512_abs_ps(v1)));
+    if (!(amax >= 127.0f * 1.17549435e-38f)) amax = 0.0f;  // as the scalar: 1/d would overflow
+    const float d = amax / 127.0f;
+    const float id = d != 0.0f ? 1.0f / d : 0.0f;
+    const __m512 idv = _mm512_set1_ps(id);
+    __m512i q[2];
+    const __m512 vs[2] = {v0, v1};
+    for (int h = 0; h < 2; ++h) {
+      const __m512 t = _mm512_mul_ps(vs[h], idv);
+      const __m512 tr = _mm512_roundscale_ps(t, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
+      const __m512 rem = _mm512_abs_ps(_mm512_sub_ps(t, tr));  // exact
+      const __mmask16 up = _mm512_cmp_ps_mask(rem, _mm512_set1_ps(0.5f), _CMP_GE_OQ);
+      const __m512 step = _mm512_castsi512_ps(
+          _mm512_or_si512(one, _mm512_and_si512(_mm512_castps_si512(t), sign)));  // ±1
+      const __m512 r = _mm512_mask_add_ps(tr, up, tr, step);
+      const __m512 rn = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(r, r, _CMP_ORD_Q), r);  // NaN → 0
+      const __m512 c = _mm512_min_ps(_mm512_max_ps(rn, _mm512_set1_ps(-127.0f)),
+                                     _mm512_set1_ps(127.0f));
+      q[h] = _mm512_cvttps_epi32(c);
+    }
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(out[b].qs), _mm512_cvtepi32_epi8(q[0]));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(out[b].qs + 16), _mm512_cvtepi32_epi8(q[1]));
+    out[b].d = d;
+    out[b].sum = _mm512_reduce_add_epi32(_mm512_add_epi32(q[0], q[1]));
+  }
+}
+
 }  // namespace
+
+bool HasInt8PrefillX86() { return Cpu().vnni; }
+
+int64_t Int8PanelBytes(int64_t n, int64_t K) { return (n + 15) / 16 * (K / kQBlock) * kI8BlockBytes; }
+
+void PackInt8PanelsX86(const Matrix& w, int64_t n0, int64_t n, void* dst) {
+  auto* o = static_cast<uint8_t*>(dst);
+  switch (w.type) {
+    case WType::kQ8_0: return PackInt8PanelsImpl<WType::kQ8_0>(w, n0, n, o);
+    case WType::kQ4_0: return PackInt8PanelsImpl<WType::kQ4_0>(w, n0, n, o);
+    case WType::kQ4_1: return PackInt8PanelsImpl<WType::kQ4_1>(w, n0, n, o);
+    default: CHECK(false);
+  }
+}
+
+void GemmInt8X86(WType t, const BlockQ8X* xq, int64_t M, int64_t K, const void* panels, int64_t n,
+                 const float* bias, float* y, int64_t ldy) {
+  const auto* p = static_cast<const uint8_t*>(panels);
+  switch (t) {
+    case WType::kQ8_0: return Int8Panels<WType::kQ8_0>(xq, M, K, p, n, bias, y, ldy);
+    case WType::kQ4_0: return Int8Panels<WType::kQ4_0>(xq, M, K, p, n, bias, y, ldy);
+    case WType::kQ4_1: return Int8Panels<WType::kQ4_1>(xq, M, K, p, n, bias, y, ldy);
+    default: CHECK(false);
+  }
+}
+
+bool QuantizeRowQ8XX86(const float* x, int64_t K, BlockQ8X* out) {
+  if (!Cpu().vnni) return false;
+  QuantizeRowQ8XAvx512(x, K, out);
+  return true;
+}
 
 QuantRowsFn QuantRowsX86(WType t, bool allow_avx512, bool allow_avx2, bool allow_vbmi,
                          const char** name) {
@@ -626,6 +810,14 @@ bool PackBlockRowsBF16X86(const Matrix& w, int64_t n0, int64_t n, void* dst) {
 
 QuantRowsFn QuantRowsX86(WType, bool, bool, bool, const char**) { return nullptr; }
 bool PackBlockRowsBF16X86(const Matrix&, int64_t, int64_t, void*) { return false; }
+bool HasInt8PrefillX86() { return false; }
+int64_t Int8PanelBytes(int64_t, int64_t) { return 0; }
+void PackInt8PanelsX86(const Matrix&, int64_t, int64_t, void*) { CHECK(false); }
+void GemmInt8X86(WType, const BlockQ8X*, int64_t, int64_t, const void*, int64_t, const float*,
+                 float*, int64_t) {
+  CHECK(false);
+}
+bool QuantizeRowQ8XX86(const float*, int64_t, BlockQ8X*) { return false; }
 
 #endif
 

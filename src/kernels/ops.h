@@ -207,9 +207,11 @@ void GemmPacked(const float* x, int64_t ldx, int64_t M, const PackedMatrix& w,
 // quantized once per row to BlockQ8X (QuantizeRowQ8X) and every weight block meets it in an exact
 // int32 dot product; y = Σ_blocks d_w·d_x·isum (+ m·d_x·Σq_x for Q4_1) + bias, accumulated in
 // f32. The integer sums are identical on every target (scalar, Highway, AVX2, AVX-512 VNNI); only
-// the f32 summation order differs. With larger M (prefill) panels of weight rows are dequantized
-// and multiplied by the packed GEMM (bf16 panels where HasBF16DotProduct(), which rounds x to
-// bf16 as the bf16 path does; f32 panels otherwise), so x is not quantized there.
+// the f32 summation order differs. With larger M (prefill) on CPUs with AVX-512 VNNI, x is
+// quantized the same way and an int8 GEMM computes the same sums (QuantPrefillKernelName);
+// elsewhere, and for f32_x targets, panels of weight rows are dequantized and multiplied by the
+// packed GEMM (bf16 panels where HasBF16DotProduct(), which rounds x to bf16 as the bf16 path
+// does; f32 panels otherwise).
 struct BlockQ8X;  // kernels/quant_blocks.h
 
 // x[0, K) → K/32 blocks: d = amax/127, q = round-half-away(x/d) (ggml's Q8_0 rule, f32 scale).
@@ -224,6 +226,14 @@ const char* QuantGemvKernelName();
 // instructions (x86 VNNI / AVX2 bodies, ARM SDOT), so tests reach the Highway body on every
 // target. Default true. Not thread-safe against concurrent MatMul calls.
 void SetQuantIntrinsicsBodies(bool allowed);
+// What prefill (M > 4) does with block types now: "int8-avx512vnni" (x quantized per row to
+// BlockQ8X, integer dot products with the weights as stored, on CPUs with AVX-512 VNNI and an
+// AVX-512 target), "bf16-panels" or "f32-panels" (weights dequantized into the float GEMM).
+// f32_x targets and SetBF16DotProduct(false) always take the float panels.
+const char* QuantPrefillKernelName();
+// false: prefill never takes the int8 path (tests of the float-panel path). Default true. Not
+// thread-safe against concurrent MatMul calls.
+void SetQuantPrefillInt8(bool allowed);
 
 // --- Target selection -----------------------------------------------------------------------
 

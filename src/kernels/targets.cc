@@ -66,6 +66,9 @@ bool HasBF16DotProduct() {
 
 void SetBF16DotProduct(bool allowed) { g_bf16_enabled = allowed; }
 
+// Not disabled by SetBF16DotProduct(false) (`--exact`): matmul_quant.cc also reads it.
+bool ActivationRoundingEnabled() { return g_bf16_enabled; }
+
 std::string ActiveTargetName() {
   if (g_use_reference) return "ref";
   const int64_t t = hwy::SupportedTargets() & HWY_TARGETS;

@@ -13,12 +13,14 @@
 #include <cstdlib>
 #include <cstring>
 #include <random>
+#include <string>
 #include <vector>
 
 #include "base/float16.h"
 #include "base/thread_pool.h"
 #include "util/kernel_targets.h"
 #include "kernels/ops.h"
+#include "kernels/matmul_quant_internal.h"
 #include "kernels/quant_blocks.h"
 
 namespace fastvlm::kernels {
@@ -179,8 +181,10 @@ TEST_P(QuantBodies, IntegerSumsExact) { ForEachBody([&] {
 }); }
 
 TEST_P(QuantOnTarget, PrefillMatchesDequantizedProduct) {
-  // M > 4 multiplies dequantized weights (bf16 panels with the bf16 dot product, else f32).
+  // M > 4 without the int8 path multiplies dequantized weights (bf16 panels with the bf16 dot
+  // product, else f32).
   ThreadPool pool(2);
+  SetQuantPrefillInt8(false);
   for (WType t : kTypes) {
     for (int64_t M : {5, 9, 70}) {
       const int64_t N = 83, K = 160, ldx = K + 3, ldy = N + 2;
@@ -206,6 +210,7 @@ TEST_P(QuantOnTarget, PrefillMatchesDequantizedProduct) {
       }
     }
   }
+  SetQuantPrefillInt8(true);
 }
 
 TEST_P(QuantOnTarget, PrefillPackingSameBitsEveryBody) {
@@ -213,6 +218,7 @@ TEST_P(QuantOnTarget, PrefillPackingSameBitsEveryBody) {
   // scalar DequantizeRow + F32ToBF16 path: the prefill results are then bit-identical. N = 83
   // leaves a partial panel; K = 896 and 4864 are the 0.5B's shapes.
   ThreadPool pool(2);
+  SetQuantPrefillInt8(false);
   for (WType t : kTypes) {
     for (int64_t K : {160, 896, 4864}) {
       const int64_t N = 83, M = 9;
@@ -227,6 +233,74 @@ TEST_P(QuantOnTarget, PrefillPackingSameBitsEveryBody) {
       for (int64_t i = 0; i < M * N; ++i)
         ASSERT_EQ(y[i], y_hwy[i]) << WTypeName(t) << " K=" << K << " i=" << i << " on " << GetParam();
     }
+  }
+  SetQuantPrefillInt8(true);
+}
+
+TEST_P(QuantOnTarget, PrefillInt8EqualsTheQuantizedProduct) {
+  // The int8 prefill (AVX-512 VNNI; elsewhere this checks the float-panel path, which it also
+  // bounds) against Σ_k w_k·(d_x·q_x,k) in double, x quantized by the scalar QuantizeRowQ8X: the
+  // integer sums are exact, so only the f32 rounding of d_w·d_x, the per-block products and the
+  // block sum remains: ≤ 4·(nb + 2)·2^-24 · Σ|terms| (+ bias). M covers the 8-row tiles and every
+  // remainder; N = 83 a partial panel; ldx/ldy strides.
+  ThreadPool pool(2);
+  const bool int8 = std::string(QuantPrefillKernelName()) == "int8-avx512vnni";
+  for (WType t : kTypes) {
+    for (int64_t K : {160, 896}) {
+      for (int64_t M : {5, 8, 9, 15, 23}) {
+        const int64_t N = 83, ldx = K + 5, ldy = N + 3, nb = K / 32;
+        const std::vector<uint8_t> wb = RandomBlocks(t, N, K, 41 + M + K, false);
+        const Matrix w{t, wb.data(), N, K};
+        std::vector<float> x = Random(M * ldx, 7 + M), bias = Random(N, 8);
+        std::vector<float> y(M * ldy, -1.0f);
+        MatMul(x.data(), ldx, M, w, bias.data(), y.data(), ldy, pool);
+        std::vector<BlockQ8X> xq(nb);
+        std::vector<float> wrow(K);
+        for (int64_t m = 0; m < M; ++m) {
+          QuantizeRowQ8X(x.data() + m * ldx, K, xq.data());
+          for (int64_t n = 0; n < N; ++n) {
+            RowToF32(w, n, wrow.data());
+            double ref = bias[n], abs_sum = std::fabs(bias[n]), xabs = std::fabs(bias[n]);
+            for (int64_t k = 0; k < K; ++k) {
+              const double xv = double{xq[k / 32].d} * xq[k / 32].qs[k % 32];
+              ref += wrow[k] * xv;
+              abs_sum += std::fabs(wrow[k] * xv);
+              xabs += std::fabs(wrow[k] * x[m * ldx + k]);
+            }
+            if (int8) {
+              ASSERT_NEAR(y[m * ldy + n], ref, 4.0 * (nb + 2) * kEps * abs_sum)
+                  << WTypeName(t) << " K=" << K << " M=" << M << " m=" << m << " n=" << n;
+            } else {
+              // Float panels: x itself (bf16-rounded at worst), so the distance to the quantized
+              // product is at most x's quantization error (half a step, amax/254 per block).
+              ASSERT_NEAR(y[m * ldy + n], ref, 0x1p-8 * xabs + 0.01 * xabs);
+            }
+          }
+          EXPECT_EQ(y[m * ldy + N], -1.0f);
+        }
+      }
+    }
+  }
+}
+
+TEST(QuantActivations, X86QuantizerHasTheScalarBits) {
+  // QuantizeRowQ8XX86 (the int8 prefill's) against the scalar QuantizeRowQ8X: ties at .5 of a
+  // step both ways, zeros, a zero block, denormals, huge values, the ±127 clamp.
+  std::vector<float> x = Random(32 * 64, 9, 3.0f);
+  for (int i = 0; i < 32; ++i) x[32 + i] = (i - 16) * 0.5f;        // d = 8/127: many exact .5s
+  for (int i = 0; i < 32; ++i) x[64 + i] = 0.0f;                     // zero block
+  for (int i = 0; i < 32; ++i) x[96 + i] = (i % 2 ? 1 : -1) * 1e-40f * i;  // denormals
+  for (int i = 0; i < 32; ++i) x[128 + i] = (i - 15.5f) * 1e30f;     // huge
+  for (int i = 0; i < 32; ++i) x[160 + i] = (i - 16) * (127.0f / 16) + 0.5f;  // half-steps
+  const int64_t nb = static_cast<int64_t>(x.size()) / 32;
+  std::vector<BlockQ8X> a(nb), b(nb);
+  QuantizeRowQ8X(x.data(), static_cast<int64_t>(x.size()), a.data());
+  if (!QuantizeRowQ8XX86(x.data(), static_cast<int64_t>(x.size()), b.data()))
+    GTEST_SKIP() << "no AVX-512 VNNI on this CPU: the x86 quantizer is not used";
+  for (int64_t k = 0; k < nb; ++k) {
+    ASSERT_EQ(std::memcmp(&a[k].d, &b[k].d, 4), 0) << "block " << k;
+    ASSERT_EQ(a[k].sum, b[k].sum) << "block " << k;
+    for (int i = 0; i < 32; ++i) ASSERT_EQ(a[k].qs[i], b[k].qs[i]) << "block " << k << " i " << i;
   }
 }
 
