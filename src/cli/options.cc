@@ -88,9 +88,13 @@ void PrintModelInfo(const Engine& e, const std::string& model_path) {
                  w.c_str(), vi.feature_dim, v->image_size(), v->num_tokens(),
                  vi.weight_type.c_str(), io::LayoutName(vi.layout));
   }
-  std::fprintf(stderr, "threads:    %d, SIMD %s\nload:       %.3f s\n",
-               e.threads(), kernels::ActiveTargetName().c_str(),
-               e.load_seconds());
+  std::fprintf(stderr, "threads:    %d, SIMD %s\n", e.threads(),
+               kernels::ActiveTargetName().c_str());
+  if (model.weights().weight_type.find('q') != std::string::npos) {  // q8_0, q4_0, q4_1
+    std::fprintf(stderr, "int8:       decode %s, prefill %s\n", kernels::QuantGemvKernelName(),
+                 kernels::QuantPrefillKernelName());
+  }
+  std::fprintf(stderr, "load:       %.3f s\n", e.load_seconds());
 }
 
 void PrintImageStats(const ImageStats& st) {
