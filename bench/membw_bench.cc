@@ -23,6 +23,7 @@ namespace {
 
 constexpr size_t kBytes = size_t{1} << 30;
 
+#if HWY_ARCH_X86
 float SumRange(const float* p, size_t n) {
   const hn::ScalableTag<float> d;
   const size_t L = hn::Lanes(d);
@@ -35,6 +36,21 @@ float SumRange(const float* p, size_t n) {
   }
   return hn::GetLane(hn::SumOfLanes(d, hn::Add(hn::Add(a0, a1), hn::Add(a2, a3))));
 }
+#else
+// Elsewhere (e.g. aarch64 with GCC 12, where Highway's static NEON target does not inline into
+// a baseline function) a plain integer sum, which the compiler vectorizes.
+float SumRange(const float* p, size_t n) {
+  const uint32_t* u = reinterpret_cast<const uint32_t*>(p);
+  uint32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+  for (size_t i = 0; i + 4 <= n; i += 4) {
+    a0 += u[i];
+    a1 += u[i + 1];
+    a2 += u[i + 2];
+    a3 += u[i + 3];
+  }
+  return static_cast<float>(a0 ^ a1 ^ a2 ^ a3);
+}
+#endif
 
 double ReadRate(const uint8_t* p, int threads) {
   std::vector<double> rates;

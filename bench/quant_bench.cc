@@ -123,7 +123,7 @@ int main(int argc, char** argv) {
   // CPU has it, the int8 GEMM.
   const std::string int8_name = kernels::QuantPrefillKernelName();
   for (WType t : {WType::kBF16, WType::kQ8_0, WType::kQ4_0}) {
-    for (int int8 = 0; int8 < (kernels::IsBlockType(t) && int8_name == "int8-avx512vnni" ? 2 : 1);
+    for (int int8 = 0; int8 < (kernels::IsBlockType(t) && int8_name.rfind("int8-", 0) == 0 ? 2 : 1);
          ++int8) {
       kernels::SetQuantPrefillInt8(int8 == 1);
       const char* path = !kernels::IsBlockType(t) ? "" : kernels::QuantPrefillKernelName();

@@ -207,11 +207,14 @@ bool g_int8_prefill = true;  // SetQuantPrefillInt8
 bool UseInt8Prefill(bool f32_x) {
   if (!g_intrinsics_bodies || !g_int8_prefill || f32_x || !ActivationRoundingEnabled())
     return false;
-#if HWY_ARCH_X86
   const int64_t t = ActiveTargetsMask();
   const int64_t best = t & -t;
+#if HWY_ARCH_X86
   return (best == HWY_AVX3 || best == HWY_AVX3_DL) && HasInt8PrefillX86();
+#elif HWY_ARCH_ARM_A64
+  return best == HWY_NEON && HasInt8PrefillArm();
 #else
+  (void)best;
   return false;
 #endif
 }
@@ -245,9 +248,13 @@ void PrefillInt8(const float* x, int64_t ldx, int64_t M, const MatMulTarget* tar
     if (static_cast<int64_t>(panel.size()) < pbytes + 64) panel.resize(pbytes + 64);
     uint8_t* dst = reinterpret_cast<uint8_t*>(
         (reinterpret_cast<uintptr_t>(panel.data()) + 63) & ~uintptr_t{63});
+#if HWY_ARCH_ARM_A64
+    PackInt8PanelsArm(*t.w, n0, n, dst);
+    GemmInt8Arm(t.w->type, xq, M, K, dst, n, t.bias ? t.bias + n0 : nullptr, t.y + n0, t.ldy);
+#else
     PackInt8PanelsX86(*t.w, n0, n, dst);
-    GemmInt8X86(t.w->type, xq, M, K, dst, n, t.bias ? t.bias + n0 : nullptr, t.y + n0,
-                t.ldy);
+    GemmInt8X86(t.w->type, xq, M, K, dst, n, t.bias ? t.bias + n0 : nullptr, t.y + n0, t.ldy);
+#endif
   });
 }
 
@@ -298,9 +305,11 @@ void SetQuantIntrinsicsBodies(bool allowed) { g_intrinsics_bodies = allowed; }
 
 void SetQuantPrefillInt8(bool allowed) { g_int8_prefill = allowed; }
 
+int64_t Int8PanelBytes(int64_t n, int64_t K) { return (n + 15) / 16 * (K / kQBlock) * 640; }
+
 const char* QuantPrefillKernelName() {
   if (UseReference()) return "ref";
-  if (UseInt8Prefill(false)) return "int8-avx512vnni";
+  if (UseInt8Prefill(false)) return HWY_ARCH_ARM_A64 ? "int8-neon-dotprod" : "int8-avx512vnni";
   return HasBF16DotProduct() ? "bf16-panels" : "f32-panels";
 }
 

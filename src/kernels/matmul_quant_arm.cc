@@ -89,7 +89,152 @@ FVLM_TARGET_DOTPROD void RowsDotProd(const BlockQ8X* xq, int M, const Matrix& w,
   }
 }
 
+// --- Prefill with int8 activations: SDOT by lane --------------------------------------------
+//
+// Weights: per panel of 16 rows and per 32-column block, 8 k-groups × 16 rows × 4 s8 levels
+// (elements 4g..4g+3 of the row's block: Q8_0 q, Q4_0 q − 8, Q4_1 q), then d_w[16] and, for
+// Q4_1, the minimum m[16] (f32); rows past n are zero. One 16-byte vector of a k-group holds
+// 4 rows × 4 levels, and vdotq_laneq_s32 multiplies it with one 4-byte group of x: 32 SDOT per
+// block and row give the exact int32 sums of 16 outputs (signed × signed: no offset).
+constexpr int64_t kI8BlockBytes = 8 * 64 + 2 * 64;
+static_assert(kI8BlockBytes == 640, "Int8PanelBytes (matmul_quant.cc) assumes 640 bytes");
+
+template <WType T>
+void PackInt8PanelsArmImpl(const Matrix& w, int64_t n0, int64_t n, uint8_t* dst) {
+  const int64_t nb = w.cols / kQBlock, bb = BlockBytes(T);
+  const int64_t panels = (n + 15) / 16;
+  for (int64_t p = 0; p < panels; ++p) {
+    for (int64_t b = 0; b < nb; ++b) {
+      uint8_t* o = dst + (p * nb + b) * kI8BlockBytes;
+      float* dw = reinterpret_cast<float*>(o + 512);
+      float* mw = dw + 16;
+      for (int j = 0; j < 16; ++j) {
+        const int64_t row = p * 16 + j;
+        int8_t lv[32] = {};
+        dw[j] = mw[j] = 0.0f;
+        if (row < n) {
+          const uint8_t* blk = w.Row(n0 + row) + b * bb;
+          uint16_t dh;
+          std::memcpy(&dh, blk, 2);
+          dw[j] = F16ToF32(dh);
+          if constexpr (T == WType::kQ8_0) {
+            std::memcpy(lv, blk + 2, 32);
+          } else {
+            const uint8_t* qs = blk + (T == WType::kQ4_1 ? 4 : 2);
+            const int off = T == WType::kQ4_0 ? 8 : 0;
+            for (int k = 0; k < 16; ++k) {
+              lv[k] = static_cast<int8_t>((qs[k] & 15) - off);
+              lv[k + 16] = static_cast<int8_t>((qs[k] >> 4) - off);
+            }
+            if constexpr (T == WType::kQ4_1) {
+              uint16_t mh;
+              std::memcpy(&mh, blk + 2, 2);
+              mw[j] = F16ToF32(mh);
+            }
+          }
+        }
+        for (int g = 0; g < 8; ++g) std::memcpy(o + g * 64 + j * 4, lv + 4 * g, 4);
+      }
+    }
+  }
+}
+
+// MR rows of x against one panel (16 outputs, `cols` valid).
+template <WType T, int MR>
+FVLM_TARGET_DOTPROD void Int8TileArm(const BlockQ8X* xq, int64_t nb, const uint8_t* panel,
+                                     const float* bias, float* y, int64_t ldy, int cols) {
+  float32x4_t acc[MR][4];
+  for (int i = 0; i < MR; ++i)
+    for (int q = 0; q < 4; ++q) acc[i][q] = vdupq_n_f32(0.0f);
+  for (int64_t b = 0; b < nb; ++b) {
+    const uint8_t* pb = panel + b * kI8BlockBytes;
+    int32x4_t s[MR][4];
+    int8x16_t xv[MR][2];
+    for (int i = 0; i < MR; ++i) {
+      for (int q = 0; q < 4; ++q) s[i][q] = vdupq_n_s32(0);
+      xv[i][0] = vld1q_s8(xq[i * nb + b].qs);
+      xv[i][1] = vld1q_s8(xq[i * nb + b].qs + 16);
+    }
+#define FVLM_SDOT_GROUP(G)                                                              \
+  {                                                                                     \
+    const int8_t* wg = reinterpret_cast<const int8_t*>(pb + (G) * 64);                  \
+    const int8x16_t w0 = vld1q_s8(wg), w1 = vld1q_s8(wg + 16), w2 = vld1q_s8(wg + 32), \
+                    w3 = vld1q_s8(wg + 48);                                             \
+    for (int i = 0; i < MR; ++i) {                                                      \
+      s[i][0] = vdotq_laneq_s32(s[i][0], w0, xv[i][(G) / 4], (G) % 4);                  \
+      s[i][1] = vdotq_laneq_s32(s[i][1], w1, xv[i][(G) / 4], (G) % 4);                  \
+      s[i][2] = vdotq_laneq_s32(s[i][2], w2, xv[i][(G) / 4], (G) % 4);                  \
+      s[i][3] = vdotq_laneq_s32(s[i][3], w3, xv[i][(G) / 4], (G) % 4);                  \
+    }                                                                                   \
+  }
+    FVLM_SDOT_GROUP(0)
+    FVLM_SDOT_GROUP(1)
+    FVLM_SDOT_GROUP(2)
+    FVLM_SDOT_GROUP(3)
+    FVLM_SDOT_GROUP(4)
+    FVLM_SDOT_GROUP(5)
+    FVLM_SDOT_GROUP(6)
+    FVLM_SDOT_GROUP(7)
+#undef FVLM_SDOT_GROUP
+    const float* dw = reinterpret_cast<const float*>(pb + 512);
+    for (int i = 0; i < MR; ++i) {
+      const BlockQ8X& xb = xq[i * nb + b];
+      for (int q = 0; q < 4; ++q) {
+        const float32x4_t scale = vmulq_n_f32(vld1q_f32(dw + 4 * q), xb.d);
+        acc[i][q] = vfmaq_f32(acc[i][q], vcvtq_f32_s32(s[i][q]), scale);
+        if constexpr (T == WType::kQ4_1) {
+          acc[i][q] = vfmaq_n_f32(acc[i][q], vld1q_f32(dw + 16 + 4 * q),
+                                  xb.d * static_cast<float>(xb.sum));
+        }
+      }
+    }
+  }
+  for (int i = 0; i < MR; ++i) {
+    float out[16];
+    for (int q = 0; q < 4; ++q) vst1q_f32(out + 4 * q, acc[i][q]);
+    for (int j = 0; j < cols; ++j) y[i * ldy + j] = out[j] + (bias ? bias[j] : 0.0f);
+  }
+}
+
+template <WType T>
+void Int8PanelsArm(const BlockQ8X* xq, int64_t M, int64_t K, const uint8_t* panels, int64_t n,
+                   const float* bias, float* y, int64_t ldy) {
+  const int64_t nb = K / kQBlock;
+  for (int64_t p = 0; p * 16 < n; ++p) {
+    const uint8_t* panel = panels + p * nb * kI8BlockBytes;
+    const int cols = static_cast<int>(n - p * 16 < 16 ? n - p * 16 : 16);
+    const float* bp = bias ? bias + p * 16 : nullptr;
+    int64_t m = 0;
+    for (; m + 2 <= M; m += 2) Int8TileArm<T, 2>(xq + m * nb, nb, panel, bp, y + m * ldy + p * 16, ldy, cols);
+    if (m < M) Int8TileArm<T, 1>(xq + m * nb, nb, panel, bp, y + m * ldy + p * 16, ldy, cols);
+  }
+}
+
 }  // namespace
+
+bool HasInt8PrefillArm() {
+  static const bool dotprod = HasDotProd();
+  return dotprod;
+}
+
+void PackInt8PanelsArm(const Matrix& w, int64_t n0, int64_t n, void* dst) {
+  auto* o = static_cast<uint8_t*>(dst);
+  switch (w.type) {
+    case WType::kQ8_0: return PackInt8PanelsArmImpl<WType::kQ8_0>(w, n0, n, o);
+    case WType::kQ4_0: return PackInt8PanelsArmImpl<WType::kQ4_0>(w, n0, n, o);
+    default: return PackInt8PanelsArmImpl<WType::kQ4_1>(w, n0, n, o);
+  }
+}
+
+void GemmInt8Arm(WType t, const BlockQ8X* xq, int64_t M, int64_t K, const void* panels, int64_t n,
+                 const float* bias, float* y, int64_t ldy) {
+  const auto* p = static_cast<const uint8_t*>(panels);
+  switch (t) {
+    case WType::kQ8_0: return Int8PanelsArm<WType::kQ8_0>(xq, M, K, p, n, bias, y, ldy);
+    case WType::kQ4_0: return Int8PanelsArm<WType::kQ4_0>(xq, M, K, p, n, bias, y, ldy);
+    default: return Int8PanelsArm<WType::kQ4_1>(xq, M, K, p, n, bias, y, ldy);
+  }
+}
 
 QuantRowsFn QuantRowsArm(WType t, const char** name) {
   static const bool dotprod = HasDotProd();
@@ -106,6 +251,10 @@ QuantRowsFn QuantRowsArm(WType t, const char** name) {
 #else  // !FVLM_HAVE_QUANT_ARM
 
 QuantRowsFn QuantRowsArm(WType, const char**) { return nullptr; }
+bool HasInt8PrefillArm() { return false; }
+void PackInt8PanelsArm(const Matrix&, int64_t, int64_t, void*) {}
+void GemmInt8Arm(WType, const BlockQ8X*, int64_t, int64_t, const void*, int64_t, const float*,
+                 float*, int64_t) {}
 
 #endif
 

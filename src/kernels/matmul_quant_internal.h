@@ -33,6 +33,12 @@ int64_t Int8PanelBytes(int64_t n, int64_t K);
 void PackInt8PanelsX86(const Matrix& w, int64_t n0, int64_t n, void* dst);
 void GemmInt8X86(WType t, const BlockQ8X* xq, int64_t M, int64_t K, const void* panels, int64_t n,
                  const float* bias, float* y, int64_t ldy);
+// The same on ARM64 with SDOT (the CPU's dot-product feature): x's levels as QuantizeRowQ8X
+// wrote them (signed), panels of Int8PanelBytes(n, K) bytes in the ARM layout.
+bool HasInt8PrefillArm();
+void PackInt8PanelsArm(const Matrix& w, int64_t n0, int64_t n, void* dst);
+void GemmInt8Arm(WType t, const BlockQ8X* xq, int64_t M, int64_t K, const void* panels, int64_t n,
+                 const float* bias, float* y, int64_t ldy);
 // QuantizeRowQ8X with AVX-512 (same bits); false where the CPU lacks it.
 bool QuantizeRowQ8XX86(const float* x, int64_t K, BlockQ8X* out);
 // The ARM64 dot-product (SDOT) body when the CPU has it (matmul_quant_arm.cc), or null; also null

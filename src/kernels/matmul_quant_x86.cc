@@ -739,7 +739,7 @@ FVLM_TARGET_VNNI void QuantizeRowQ8XAvx512(const float* x, int64_t K, BlockQ8X* 
 
 bool HasInt8PrefillX86() { return Cpu().vnni; }
 
-int64_t Int8PanelBytes(int64_t n, int64_t K) { return (n + 15) / 16 * (K / kQBlock) * kI8BlockBytes; }
+static_assert(kI8BlockBytes == 640, "Int8PanelBytes (matmul_quant.cc) assumes 640 bytes");
 
 void PackInt8PanelsX86(const Matrix& w, int64_t n0, int64_t n, void* dst) {
   auto* o = static_cast<uint8_t*>(dst);
@@ -811,7 +811,6 @@ bool PackBlockRowsBF16X86(const Matrix& w, int64_t n0, int64_t n, void* dst) {
 QuantRowsFn QuantRowsX86(WType, bool, bool, bool, const char**) { return nullptr; }
 bool PackBlockRowsBF16X86(const Matrix&, int64_t, int64_t, void*) { return false; }
 bool HasInt8PrefillX86() { return false; }
-int64_t Int8PanelBytes(int64_t, int64_t) { return 0; }
 void PackInt8PanelsX86(const Matrix&, int64_t, int64_t, void*) { CHECK(false); }
 void GemmInt8X86(WType, const BlockQ8X*, int64_t, int64_t, const void*, int64_t, const float*,
                  float*, int64_t) {

@@ -226,9 +226,9 @@ const char* QuantGemvKernelName();
 // instructions (x86 VNNI / AVX2 bodies, ARM SDOT), so tests reach the Highway body on every
 // target. Default true. Not thread-safe against concurrent MatMul calls.
 void SetQuantIntrinsicsBodies(bool allowed);
-// What prefill (M > 4) does with block types now: "int8-avx512vnni" (x quantized per row to
-// BlockQ8X, integer dot products with the weights as stored, on CPUs with AVX-512 VNNI and an
-// AVX-512 target), "bf16-panels" or "f32-panels" (weights dequantized into the float GEMM).
+// What prefill (M > 4) does with block types now: "int8-avx512vnni" / "int8-neon-dotprod" (x
+// quantized per row to BlockQ8X, integer dot products with the weights as stored, on CPUs with
+// AVX-512 VNNI and an AVX-512 target, or ARM64 with the dot-product instructions), "bf16-panels" or "f32-panels" (weights dequantized into the float GEMM).
 // f32_x targets and SetBF16DotProduct(false) always take the float panels.
 const char* QuantPrefillKernelName();
 // false: prefill never takes the int8 path (tests of the float-panel path). Default true. Not
