@@ -126,18 +126,37 @@ bool ActivationRoundingEnabled();  // targets.cc: false under SetBF16DotProduct(
 
 namespace {
 
+// QuantizeRowQ8X, with the AVX-512 quantizer where the CPU has it (same bits; the scalar one
+// calls roundf per value: ~4% of a q4_0 decode step, run on one thread while the others wait).
+void QuantizeRowFast(const float* x, int64_t K, BlockQ8X* out) {
+  if (!QuantizeRowQ8XX86(x, K, out)) QuantizeRowQ8X(x, K, out);
+}
+
 // Quantized x for decode: grows to the widest M·K once, then reused (no steady-state allocation).
 BlockQ8X* QuantizeX(const float* x, int64_t ldx, int64_t M, int64_t K) {
   static thread_local std::vector<BlockQ8X> buf;
   const int64_t nb = K / kQBlock;
   if (static_cast<int64_t>(buf.size()) < M * nb) buf.resize(M * nb);
-  for (int64_t i = 0; i < M; ++i) {
-    // The AVX-512 quantizer where the CPU has it (same bits; the scalar one calls roundf per
-    // value, ~4% of a q4_0 decode step, run on one thread while the others wait).
-    if (!QuantizeRowQ8XX86(x + i * ldx, K, buf.data() + i * nb))
-      QuantizeRowQ8X(x + i * ldx, K, buf.data() + i * nb);
-  }
+  for (int64_t i = 0; i < M; ++i) QuantizeRowFast(x + i * ldx, K, buf.data() + i * nb);
   return buf.data();
+}
+
+// A per-thread buffer of at least `bytes`, 64-byte aligned (grows once, then reused).
+uint8_t* Aligned64(std::vector<uint8_t>& buf, int64_t bytes) {
+  if (static_cast<int64_t>(buf.size()) < bytes + 64) buf.resize(bytes + 64);
+  return reinterpret_cast<uint8_t*>((reinterpret_cast<uintptr_t>(buf.data()) + 63) &
+                                    ~uintptr_t{63});
+}
+
+// Prefill tasks: kNB weight rows each, targets one after another; task_start[i] is target i's
+// first task (task_start[count] the total).
+constexpr int64_t kNB = 64;
+
+std::vector<int64_t> TaskStarts(const MatMulTarget* targets, int count) {
+  std::vector<int64_t> task_start(count + 1, 0);  // per call, not per row: negligible
+  for (int i = 0; i < count; ++i)
+    task_start[i + 1] = task_start[i] + (targets[i].w->rows + kNB - 1) / kNB;
+  return task_start;
 }
 
 // Which decode body runs now: the x86 intrinsics (or on ARM64 the SDOT body) where the CPU has
@@ -172,7 +191,6 @@ QuantRowsFn ChooseRows(WType t, const char** name) {
 // Prefill: tasks of kNB weight rows; each dequantizes its rows into a packed panel (bf16 when the
 // bf16 dot product is on, else f32) held in a per-thread buffer and runs GemmPacked on it. The
 // dequantization is 16·K element conversions per panel against M·16·K multiply-adds.
-constexpr int64_t kNB = 64;
 
 void PackBlockRows(const Matrix& w, int64_t n0, int64_t n, bool bf16, float* row_tmp, void* dst) {
   if (bf16 && g_intrinsics_bodies && HasBF16DotProduct() && PackBlockRowsBF16X86(w, n0, n, dst))
@@ -228,32 +246,24 @@ void PrefillInt8(const float* x, int64_t ldx, int64_t M, const MatMulTarget* tar
   if (static_cast<int64_t>(xq_buf.size()) < M * nb) xq_buf.resize(M * nb);
   BlockQ8X* const xq = xq_buf.data();
   pool.ParallelChunks(M, 1, 16, [&](int64_t b, int64_t e, int) {
-    for (int64_t m = b; m < e; ++m) {
-      if (!QuantizeRowQ8XX86(x + m * ldx, K, xq + m * nb))
-        QuantizeRowQ8X(x + m * ldx, K, xq + m * nb);
-    }
+    for (int64_t m = b; m < e; ++m) QuantizeRowFast(x + m * ldx, K, xq + m * nb);
   });
-  std::vector<int64_t> task_start(count + 1, 0);  // per call, not per row: negligible
-  for (int i = 0; i < count; ++i) {
-    CHECK_EQ(targets[i].w->cols, K);
-    task_start[i + 1] = task_start[i] + (targets[i].w->rows + kNB - 1) / kNB;
-  }
+  for (int i = 0; i < count; ++i) CHECK_EQ(targets[i].w->cols, K);
+  const std::vector<int64_t> task_start = TaskStarts(targets, count);
   pool.Run(task_start[count], [&](int64_t task, int) {
     int i = 0;
     while (task >= task_start[i + 1]) ++i;
     const MatMulTarget& t = targets[i];
     const int64_t n0 = (task - task_start[i]) * kNB, n = std::min(kNB, t.w->rows - n0);
     static thread_local std::vector<uint8_t> panel;
-    const int64_t pbytes = Int8PanelBytes(kNB, K);
-    if (static_cast<int64_t>(panel.size()) < pbytes + 64) panel.resize(pbytes + 64);
-    uint8_t* dst = reinterpret_cast<uint8_t*>(
-        (reinterpret_cast<uintptr_t>(panel.data()) + 63) & ~uintptr_t{63});
+    uint8_t* dst = Aligned64(panel, Int8PanelBytes(kNB, K));
+    const float* bias = t.bias ? t.bias + n0 : nullptr;
 #if HWY_ARCH_ARM_A64
-    PackInt8PanelsArm(*t.w, n0, n, dst);
-    GemmInt8Arm(t.w->type, xq, M, K, dst, n, t.bias ? t.bias + n0 : nullptr, t.y + n0, t.ldy);
+    PackInt8Panels(*t.w, n0, n, /*signed_levels=*/true, dst);
+    GemmInt8Arm(t.w->type, xq, M, K, dst, n, bias, t.y + n0, t.ldy);
 #else
-    PackInt8PanelsX86(*t.w, n0, n, dst);
-    GemmInt8X86(t.w->type, xq, M, K, dst, n, t.bias ? t.bias + n0 : nullptr, t.y + n0, t.ldy);
+    PackInt8Panels(*t.w, n0, n, /*signed_levels=*/false, dst);
+    GemmInt8X86(t.w->type, xq, M, K, dst, n, bias, t.y + n0, t.ldy);
 #endif
   });
 }
@@ -264,11 +274,8 @@ void PrefillQuant(const float* x, int64_t ldx, int64_t M, const MatMulTarget* ta
   const bool bf16 = HasBF16DotProduct() && !targets[0].f32_x;
   const WType pt = bf16 ? WType::kBF16 : WType::kF32;
   int64_t kmax = 0;
-  std::vector<int64_t> task_start(count + 1, 0);  // per call, not per row: negligible
-  for (int i = 0; i < count; ++i) {
-    kmax = std::max(kmax, targets[i].w->cols);
-    task_start[i + 1] = task_start[i] + (targets[i].w->rows + kNB - 1) / kNB;
-  }
+  for (int i = 0; i < count; ++i) kmax = std::max(kmax, targets[i].w->cols);
+  const std::vector<int64_t> task_start = TaskStarts(targets, count);
   pool.Run(task_start[count], [&](int64_t task, int) {
     int i = 0;
     while (task >= task_start[i + 1]) ++i;
@@ -279,14 +286,7 @@ void PrefillQuant(const float* x, int64_t ldx, int64_t M, const MatMulTarget* ta
     static thread_local std::vector<float> row_tmp;
     static thread_local std::vector<uint8_t> panel, scratch;
     if (static_cast<int64_t>(row_tmp.size()) < kmax) row_tmp.resize(kmax);
-    const int64_t pbytes = PackedMatrixBytes(pt, kNB, kmax);
-    if (static_cast<int64_t>(panel.size()) < pbytes + 64) panel.resize(pbytes + 64);
-    const int64_t sbytes = GemmScratchBytes(M, kmax);
-    if (static_cast<int64_t>(scratch.size()) < sbytes + 64) scratch.resize(sbytes + 64);
-    auto align64 = [](uint8_t* p) {
-      return reinterpret_cast<uint8_t*>((reinterpret_cast<uintptr_t>(p) + 63) & ~uintptr_t{63});
-    };
-    uint8_t* dst = align64(panel.data());
+    uint8_t* dst = Aligned64(panel, PackedMatrixBytes(pt, kNB, kmax));
     PackBlockRows(*t.w, n0, n, bf16, row_tmp.data(), dst);
     PackedMatrix pm;
     pm.type = pt;
@@ -295,7 +295,7 @@ void PrefillQuant(const float* x, int64_t ldx, int64_t M, const MatMulTarget* ta
     pm.data = dst;
     GemmEpilogue ep;
     ep.bias = t.bias ? t.bias + n0 : nullptr;
-    GemmPacked(x, ldx, M, pm, ep, t.y + n0, t.ldy, align64(scratch.data()));
+    GemmPacked(x, ldx, M, pm, ep, t.y + n0, t.ldy, Aligned64(scratch, GemmScratchBytes(M, kmax)));
   });
 }
 
@@ -305,7 +305,77 @@ void SetQuantIntrinsicsBodies(bool allowed) { g_intrinsics_bodies = allowed; }
 
 void SetQuantPrefillInt8(bool allowed) { g_int8_prefill = allowed; }
 
-int64_t Int8PanelBytes(int64_t n, int64_t K) { return (n + 15) / 16 * (K / kQBlock) * 640; }
+int64_t Int8PanelBytes(int64_t n, int64_t K) {
+  return (n + 15) / 16 * (K / kQBlock) * kInt8PanelBlockBytes;
+}
+
+namespace {
+
+// One row's 32 levels of a block as 8 dwords (4 levels each), moved as whole dwords: Q8_0 as
+// stored (or + 128 per byte), Q4_0 / Q4_1 nibbles masked out of 4 bytes at a time; Q4_0's q − 8
+// without borrows: (q | 0x80) − 8 stays in 0x78..0x87, and flipping the top bit gives (q − 8)
+// mod 256.
+template <WType T>
+void BlockLevels(const uint8_t* qs, bool signed_levels, uint32_t out[8]) {
+  if constexpr (T == WType::kQ8_0) {
+    for (int g = 0; g < 8; ++g) {
+      std::memcpy(&out[g], qs + 4 * g, 4);
+      if (!signed_levels) out[g] ^= 0x80808080u;
+    }
+  } else {
+    const bool minus8 = signed_levels && T == WType::kQ4_0;
+    auto level = [minus8](uint32_t q) {
+      return minus8 ? ((q | 0x80808080u) - 0x08080808u) ^ 0x80808080u : q;
+    };
+    for (int g = 0; g < 4; ++g) {
+      uint32_t v;
+      std::memcpy(&v, qs + 4 * g, 4);
+      out[g] = level(v & 0x0F0F0F0Fu);             // elements 4g..4g+3
+      out[g + 4] = level((v >> 4) & 0x0F0F0F0Fu);  // elements 16 + 4g..
+    }
+  }
+}
+
+template <WType T>
+void PackInt8PanelsT(const Matrix& w, int64_t n0, int64_t n, bool signed_levels, uint8_t* dst) {
+  const int64_t nb = w.cols / kQBlock, bb = BlockBytes(T);
+  for (int64_t p = 0; p * 16 < n; ++p) {
+    for (int64_t b = 0; b < nb; ++b) {
+      uint8_t* o = dst + (p * nb + b) * kInt8PanelBlockBytes;
+      uint32_t* q = reinterpret_cast<uint32_t*>(o);
+      float* dw = reinterpret_cast<float*>(o + 512);
+      float* mw = dw + 16;
+      for (int j = 0; j < 16; ++j) {
+        uint32_t lv[8] = {};
+        dw[j] = mw[j] = 0.0f;
+        if (p * 16 + j < n) {
+          const uint8_t* blk = w.Row(n0 + p * 16 + j) + b * bb;
+          uint16_t h;
+          std::memcpy(&h, blk, 2);
+          dw[j] = F16ToF32(h);
+          if constexpr (T == WType::kQ4_1) {
+            std::memcpy(&h, blk + 2, 2);
+            mw[j] = F16ToF32(h);
+          }
+          BlockLevels<T>(blk + (T == WType::kQ4_1 ? 4 : 2), signed_levels, lv);
+        }
+        for (int g = 0; g < 8; ++g) q[g * 16 + j] = lv[g];
+      }
+    }
+  }
+}
+
+}  // namespace
+
+void PackInt8Panels(const Matrix& w, int64_t n0, int64_t n, bool signed_levels, void* dst) {
+  auto* o = static_cast<uint8_t*>(dst);
+  switch (w.type) {
+    case WType::kQ8_0: return PackInt8PanelsT<WType::kQ8_0>(w, n0, n, signed_levels, o);
+    case WType::kQ4_0: return PackInt8PanelsT<WType::kQ4_0>(w, n0, n, signed_levels, o);
+    case WType::kQ4_1: return PackInt8PanelsT<WType::kQ4_1>(w, n0, n, signed_levels, o);
+    default: CHECK(false);
+  }
+}
 
 const char* QuantPrefillKernelName() {
   if (UseReference()) return "ref";

@@ -91,53 +91,11 @@ FVLM_TARGET_DOTPROD void RowsDotProd(const BlockQ8X* xq, int M, const Matrix& w,
 
 // --- Prefill with int8 activations: SDOT by lane --------------------------------------------
 //
-// Weights: per panel of 16 rows and per 32-column block, 8 k-groups × 16 rows × 4 s8 levels
-// (elements 4g..4g+3 of the row's block: Q8_0 q, Q4_0 q − 8, Q4_1 q), then d_w[16] and, for
-// Q4_1, the minimum m[16] (f32); rows past n are zero. One 16-byte vector of a k-group holds
-// 4 rows × 4 levels, and vdotq_laneq_s32 multiplies it with one 4-byte group of x: 32 SDOT per
-// block and row give the exact int32 sums of 16 outputs (signed × signed: no offset).
-constexpr int64_t kI8BlockBytes = 8 * 64 + 2 * 64;
-static_assert(kI8BlockBytes == 640, "Int8PanelBytes (matmul_quant.cc) assumes 640 bytes");
-
-template <WType T>
-void PackInt8PanelsArmImpl(const Matrix& w, int64_t n0, int64_t n, uint8_t* dst) {
-  const int64_t nb = w.cols / kQBlock, bb = BlockBytes(T);
-  const int64_t panels = (n + 15) / 16;
-  for (int64_t p = 0; p < panels; ++p) {
-    for (int64_t b = 0; b < nb; ++b) {
-      uint8_t* o = dst + (p * nb + b) * kI8BlockBytes;
-      float* dw = reinterpret_cast<float*>(o + 512);
-      float* mw = dw + 16;
-      for (int j = 0; j < 16; ++j) {
-        const int64_t row = p * 16 + j;
-        int8_t lv[32] = {};
-        dw[j] = mw[j] = 0.0f;
-        if (row < n) {
-          const uint8_t* blk = w.Row(n0 + row) + b * bb;
-          uint16_t dh;
-          std::memcpy(&dh, blk, 2);
-          dw[j] = F16ToF32(dh);
-          if constexpr (T == WType::kQ8_0) {
-            std::memcpy(lv, blk + 2, 32);
-          } else {
-            const uint8_t* qs = blk + (T == WType::kQ4_1 ? 4 : 2);
-            const int off = T == WType::kQ4_0 ? 8 : 0;
-            for (int k = 0; k < 16; ++k) {
-              lv[k] = static_cast<int8_t>((qs[k] & 15) - off);
-              lv[k + 16] = static_cast<int8_t>((qs[k] >> 4) - off);
-            }
-            if constexpr (T == WType::kQ4_1) {
-              uint16_t mh;
-              std::memcpy(&mh, blk + 2, 2);
-              mw[j] = F16ToF32(mh);
-            }
-          }
-        }
-        for (int g = 0; g < 8; ++g) std::memcpy(o + g * 64 + j * 4, lv + 4 * g, 4);
-      }
-    }
-  }
-}
+// Panels: PackInt8Panels' layout with signed levels (Q8_0 q, Q4_0 q − 8, Q4_1 q). One 16-byte
+// vector of a k-group holds 4 rows × 4 levels, and vdotq_laneq_s32 multiplies it with one 4-byte
+// group of x: 32 SDOT per block and row give the exact int32 sums of 16 outputs (signed × signed:
+// no offset).
+constexpr int64_t kI8BlockBytes = kInt8PanelBlockBytes;
 
 // MR rows of x against one panel (16 outputs, `cols` valid).
 template <WType T, int MR>
@@ -217,15 +175,6 @@ bool HasInt8PrefillArm() {
   return dotprod;
 }
 
-void PackInt8PanelsArm(const Matrix& w, int64_t n0, int64_t n, void* dst) {
-  auto* o = static_cast<uint8_t*>(dst);
-  switch (w.type) {
-    case WType::kQ8_0: return PackInt8PanelsArmImpl<WType::kQ8_0>(w, n0, n, o);
-    case WType::kQ4_0: return PackInt8PanelsArmImpl<WType::kQ4_0>(w, n0, n, o);
-    default: return PackInt8PanelsArmImpl<WType::kQ4_1>(w, n0, n, o);
-  }
-}
-
 void GemmInt8Arm(WType t, const BlockQ8X* xq, int64_t M, int64_t K, const void* panels, int64_t n,
                  const float* bias, float* y, int64_t ldy) {
   const auto* p = static_cast<const uint8_t*>(panels);
@@ -252,7 +201,6 @@ QuantRowsFn QuantRowsArm(WType t, const char** name) {
 
 QuantRowsFn QuantRowsArm(WType, const char**) { return nullptr; }
 bool HasInt8PrefillArm() { return false; }
-void PackInt8PanelsArm(const Matrix&, int64_t, int64_t, void*) {}
 void GemmInt8Arm(WType, const BlockQ8X*, int64_t, int64_t, const void*, int64_t, const float*,
                  float*, int64_t) {}
 

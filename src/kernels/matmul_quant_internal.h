@@ -25,18 +25,21 @@ bool PackBlockRowsBF16X86(const Matrix& w, int64_t n0, int64_t n, void* dst);
 // Panels [panel_begin, panel_end) of block matrix w, dequantized into the bf16 panel layout of
 // PackMatrix (rows past w.rows zero): PackMatrixPanels for block types.
 void PackBlockMatrixPanels(const Matrix& w, void* dst, int64_t panel_begin, int64_t panel_end);
-// Prefill with int8 activations (AVX-512 VNNI; false / unusable elsewhere): rows [n0, n0 + n)
-// of block matrix w packed for GemmInt8X86 (Int8PanelBytes(n, K) bytes, 64-byte aligned), then
-// y[i·ldy + j] = Σ_b d_w·d_x·isum_b (+ m·d_x·Σq_x for Q4_1) + bias[j] for M rows of quantized x.
-bool HasInt8PrefillX86();
+// Prefill with int8 activations. PackInt8Panels (matmul_quant.cc) writes rows [n0, n0 + n) of
+// block matrix w as panels of 16 rows; per panel and 32-column block: 8 k-groups × 16 rows × 4
+// levels (elements 4g..4g+3 of the row's block), then d_w[16] and, for Q4_1, the minimum m[16]
+// (f32); rows past n are zero. Levels are signed (Q8_0 q, Q4_0 q − 8, Q4_1 q) or, for x86's
+// u8 × s8 product, unsigned (Q8_0 q + 128, Q4_0 / Q4_1 the nibble q).
+inline constexpr int64_t kInt8PanelBlockBytes = 8 * 64 + 2 * 64;
 int64_t Int8PanelBytes(int64_t n, int64_t K);
-void PackInt8PanelsX86(const Matrix& w, int64_t n0, int64_t n, void* dst);
+void PackInt8Panels(const Matrix& w, int64_t n0, int64_t n, bool signed_levels, void* dst);
+// The GEMMs on those panels: y[i·ldy + j] = Σ_b d_w·d_x·isum_b (+ m·d_x·Σq_x for Q4_1) +
+// bias[j] for M rows of quantized x. x86 (AVX-512 VNNI, unsigned levels) and ARM64 (SDOT, signed
+// levels); Has* is false where the CPU (or the build) lacks them.
+bool HasInt8PrefillX86();
 void GemmInt8X86(WType t, const BlockQ8X* xq, int64_t M, int64_t K, const void* panels, int64_t n,
                  const float* bias, float* y, int64_t ldy);
-// The same on ARM64 with SDOT (the CPU's dot-product feature): x's levels as QuantizeRowQ8X
-// wrote them (signed), panels of Int8PanelBytes(n, K) bytes in the ARM layout.
 bool HasInt8PrefillArm();
-void PackInt8PanelsArm(const Matrix& w, int64_t n0, int64_t n, void* dst);
 void GemmInt8Arm(WType t, const BlockQ8X* xq, int64_t M, int64_t K, const void* panels, int64_t n,
                  const float* bias, float* y, int64_t ldy);
 // QuantizeRowQ8X with AVX-512 (same bits); false where the CPU lacks it.

@@ -586,60 +586,12 @@ FVLM_TARGET_BF16X void PackBlockRowsBF16Impl(const Matrix& w, int64_t n0, int64_
 
 // --- Prefill with int8 activations: the AVX-512 VNNI GEMM -------------------------------------
 //
-// Weights: per panel of 16 rows and per 32-column block, 8 k-groups × 16 rows × 4 u8 (bytes
-// 4g..4g+3 of the row's block: Q8_0 q + 128, Q4_0 / Q4_1 the nibble), then d_w[16] and, for
-// Q4_1, the minimum m[16] (f32); rows past n are zero. x: BlockQ8X rows. Per row i and block b,
-// the 16 int32 lanes start at −off·Σq_x (off 128 / 8 / 0), take 8 vpdpbusd with x's 4-byte groups
-// broadcast, and are then exact Σ q_w·q_x; y += (d_w·d_x)·isum (+ m·(d_x·Σq_x) for Q4_1): the
-// terms of the decode bodies, summed in a different order.
-constexpr int64_t kI8BlockBytes = 8 * 64 + 2 * 64;
-
-template <WType T>
-void PackInt8PanelsImpl(const Matrix& w, int64_t n0, int64_t n, uint8_t* dst) {
-  const int64_t nb = w.cols / kQBlock, bb = BlockBytes(T);
-  const int64_t panels = (n + 15) / 16;
-  for (int64_t p = 0; p < panels; ++p) {
-    for (int64_t b = 0; b < nb; ++b) {
-      uint8_t* o = dst + (p * nb + b) * kI8BlockBytes;
-      uint32_t* q = reinterpret_cast<uint32_t*>(o);
-      float* dw = reinterpret_cast<float*>(o + 512);
-      float* mw = dw + 16;
-      for (int j = 0; j < 16; ++j) {
-        const int64_t row = p * 16 + j;
-        if (row >= n) {
-          for (int g = 0; g < 8; ++g) q[g * 16 + j] = 0;
-          dw[j] = mw[j] = 0.0f;
-          continue;
-        }
-        const uint8_t* blk = w.Row(n0 + row) + b * bb;
-        uint16_t dh;
-        std::memcpy(&dh, blk, 2);
-        dw[j] = F16ToF32(dh);
-        mw[j] = 0.0f;
-        if constexpr (T == WType::kQ8_0) {
-          for (int g = 0; g < 8; ++g) {
-            uint32_t v;
-            std::memcpy(&v, blk + 2 + 4 * g, 4);
-            q[g * 16 + j] = v ^ 0x80808080u;  // s8 + 128 as u8
-          }
-        } else {
-          const uint8_t* qs = blk + (T == WType::kQ4_1 ? 4 : 2);
-          if constexpr (T == WType::kQ4_1) {
-            uint16_t mh;
-            std::memcpy(&mh, blk + 2, 2);
-            mw[j] = F16ToF32(mh);
-          }
-          for (int g = 0; g < 4; ++g) {
-            uint32_t v;
-            std::memcpy(&v, qs + 4 * g, 4);
-            q[g * 16 + j] = v & 0x0F0F0F0Fu;              // elements 4g..4g+3
-            q[(g + 4) * 16 + j] = (v >> 4) & 0x0F0F0F0Fu;  // elements 16+4g..
-          }
-        }
-      }
-    }
-  }
-}
+// Panels: PackInt8Panels' layout with unsigned levels (Q8_0 q + 128, Q4_0 / Q4_1 the nibble).
+// x: BlockQ8X rows. Per row i and block b, the 16 int32 lanes start at −off·Σq_x (off 128 / 8 /
+// 0), take 8 vpdpbusd with x's 4-byte groups broadcast, and are then exact Σ q_w·q_x; y +=
+// (d_w·d_x)·isum (+ m·(d_x·Σq_x) for Q4_1): the terms of the decode bodies, summed in a
+// different order.
+constexpr int64_t kI8BlockBytes = kInt8PanelBlockBytes;
 
 // MR rows of x (xq: row i at xq + i·nb) against one panel; y rows at y + i·ldy, `cols` valid
 // outputs.
@@ -739,18 +691,6 @@ FVLM_TARGET_VNNI void QuantizeRowQ8XAvx512(const float* x, int64_t K, BlockQ8X* 
 
 bool HasInt8PrefillX86() { return Cpu().vnni; }
 
-static_assert(kI8BlockBytes == 640, "Int8PanelBytes (matmul_quant.cc) assumes 640 bytes");
-
-void PackInt8PanelsX86(const Matrix& w, int64_t n0, int64_t n, void* dst) {
-  auto* o = static_cast<uint8_t*>(dst);
-  switch (w.type) {
-    case WType::kQ8_0: return PackInt8PanelsImpl<WType::kQ8_0>(w, n0, n, o);
-    case WType::kQ4_0: return PackInt8PanelsImpl<WType::kQ4_0>(w, n0, n, o);
-    case WType::kQ4_1: return PackInt8PanelsImpl<WType::kQ4_1>(w, n0, n, o);
-    default: CHECK(false);
-  }
-}
-
 void GemmInt8X86(WType t, const BlockQ8X* xq, int64_t M, int64_t K, const void* panels, int64_t n,
                  const float* bias, float* y, int64_t ldy) {
   const auto* p = static_cast<const uint8_t*>(panels);
@@ -811,7 +751,6 @@ bool PackBlockRowsBF16X86(const Matrix& w, int64_t n0, int64_t n, void* dst) {
 QuantRowsFn QuantRowsX86(WType, bool, bool, bool, const char**) { return nullptr; }
 bool PackBlockRowsBF16X86(const Matrix&, int64_t, int64_t, void*) { return false; }
 bool HasInt8PrefillX86() { return false; }
-void PackInt8PanelsX86(const Matrix&, int64_t, int64_t, void*) { CHECK(false); }
 void GemmInt8X86(WType, const BlockQ8X*, int64_t, int64_t, const void*, int64_t, const float*,
                  float*, int64_t) {
   CHECK(false);

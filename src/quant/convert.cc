@@ -155,11 +155,10 @@ Status ConvertToGguf(const ConvertOptions& opt, ConvertStats* stats,
                                     (t.numel() / t.shape[0]) % 32 == 0;
     if (IsVisionTensor(t.name)) {
       if (opt.vision_type_set && (matrix || t.shape.size() == 4)) {
-        if (!vision_blocks) {
+        // Block types only for the GEMM weights; a packed one (a GGUF source) is refused below.
+        if (!vision_blocks || vision_gemm_blocks || t.packed_panel != 0) {
           target = opt.vision_type;
-        } else if (vision_gemm_blocks || t.packed_panel != 0) {
-          target = opt.vision_type;  // packed (a GGUF source): refused below
-        } else if (t.packed_panel == 0) {
+        } else {
           ++st.vision_kept_float;
         }
       }

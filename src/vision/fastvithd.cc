@@ -137,7 +137,8 @@ class Loader {
     if (!t)
       return Status::Error("checkpoint %s: missing vision tensor '%s'", ckpt_.dir().c_str(),
                            name.c_str());
-    // A quantized 1×1 conv is stored as its matrix [out, in] (see LoadLinear).
+    // `fastvlm quantize --vision-type q8_0` stores a 1×1 conv's weight as the matrix [out, in]
+    // (a block type's rows must be the innermost dimension).
     if (rank == 4 && t->shape.size() == 2 && io::IsBlockDType(t->dtype))
       return std::vector<int64_t>{t->shape[0], t->shape[1], 1, 1};
     if (t->shape.size() != rank)
@@ -155,7 +156,12 @@ class Loader {
     if (t && t->shape.size() == 1) return F32(name, {C});
     return F32(name, {C, 1, 1});
   }
-  StatusOr<kernels::Matrix> Matrix(const std::string& name, const std::vector<int64_t>& shape) {
+  // A weight as a matrix [shape[0], shape[1]] (shape: [out, in] or a 1×1 conv's [out, in, 1, 1];
+  // a block-quantized 1×1 conv is stored as its matrix [out, in], as ShapeOf reports).
+  StatusOr<kernels::Matrix> Matrix(const std::string& name, std::vector<int64_t> shape) {
+    const TensorView* f = ckpt_.Find(name);
+    if (f && io::IsBlockDType(f->dtype) && shape.size() == 4 && shape[2] == 1 && shape[3] == 1)
+      shape.resize(2);
     ASSIGN_OR_RETURN(const TensorView* t, Get(name, shape));
     kernels::Matrix m;
     switch (t->dtype) {
@@ -186,12 +192,8 @@ class Loader {
   Status LoadLinear(const std::string& base, int64_t out, int64_t in, bool conv, bool bias,
                     Linear* l) {
     std::vector<int64_t> shape{out, in};
+    if (conv) shape = {out, in, 1, 1};
     const std::string name = base + ".weight";
-    // `fastvlm quantize --vision-type q8_0` stores a 1×1 conv's weight as the matrix [out, in]
-    // (a block type's rows must be the innermost dimension).
-    const TensorView* q = ckpt_.Find(name);
-    const bool block = q && io::IsBlockDType(q->dtype);
-    if (conv && !block) shape = {out, in, 1, 1};
     ASSIGN_OR_RETURN(kernels::Matrix m, Matrix(name, shape));
     std::vector<float> b;
     if (bias) {
