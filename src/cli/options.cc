@@ -90,7 +90,8 @@ void PrintModelInfo(const Engine& e, const std::string& model_path) {
   }
   std::fprintf(stderr, "threads:    %d, SIMD %s\n", e.threads(),
                kernels::ActiveTargetName().c_str());
-  if (model.weights().weight_type.find('q') != std::string::npos) {  // q8_0, q4_0, q4_1
+  const std::string& wt = model.weights().weight_type;
+  if (wt != "f32" && wt != "bf16" && wt != "f16") {  // q8_0, q4_0, q4_1, or mixed with them
     std::fprintf(stderr, "int8:       decode %s, prefill %s\n", kernels::QuantGemvKernelName(),
                  kernels::QuantPrefillKernelName());
   }
