@@ -17,6 +17,7 @@ struct EngineArgs {
   int ctx = 4096;
   bool exact = false;
   bool verbose = false;
+  bool full_logits = false;
 };
 
 struct SamplingArgs {

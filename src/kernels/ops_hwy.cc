@@ -13,6 +13,7 @@
 #include "base/thread_pool.h"
 #include "base/check.h"
 #include "kernels/ops.h"
+#include "kernels/quant_blocks.h"
 
 HWY_BEFORE_NAMESPACE();
 namespace fastvlm::kernels::HWY_NAMESPACE {
@@ -432,6 +433,42 @@ void RoPEImpl(float* x, int64_t heads, int64_t head_dim, const float* cos, const
   }
 }
 
+// At most 16 lanes, so whole vectors tile a 32-element block on every target.
+bool QuantizeRowQ8_0NormsImpl(const float* x, int64_t n, BlockQ8_0* out, double* sums) {
+  const hn::CappedTag<float, 16> df;
+  const hn::RebindToSigned<decltype(df)> di;
+  const hn::Rebind<int8_t, decltype(df)> d8;
+  const int64_t L = static_cast<int64_t>(hn::Lanes(df));
+  const auto lo = hn::Set(df, -127.0f), hi = hn::Set(df, 127.0f);
+  sums[0] = sums[1] = sums[2] = 0.0;
+  bool finite = true;
+  for (int64_t b = 0; b < n / 32; ++b) {
+    const float* v = x + b * 32;
+    auto m = hn::Zero(df);
+    for (int64_t k = 0; k < 32; k += L) m = hn::Max(m, hn::Abs(hn::LoadU(df, v + k)));
+    const float amax = hn::GetLane(hn::MaxOfLanes(df, m));
+    out[b].d = F32ToF16(amax / 127.0f);
+    const float d = F16ToF32(out[b].d);
+    finite = finite && std::isfinite(amax) && std::isfinite(d);
+    const auto vid = hn::Set(df, d > 0.0f ? 1.0f / d : 0.0f), vd = hn::Set(df, d);
+    auto s0 = hn::Zero(df), s1 = hn::Zero(df), s2 = hn::Zero(df);
+    for (int64_t k = 0; k < 32; k += L) {
+      const auto xv = hn::LoadU(df, v + k);
+      const auto q = hn::Min(hi, hn::Max(lo, hn::Round(hn::Mul(xv, vid))));
+      hn::StoreU(hn::DemoteTo(d8, hn::ConvertTo(di, q)), d8, out[b].qs + k);
+      const auto t = hn::Mul(q, vd);  // exact: an 11-bit scale times an 8-bit integer
+      const auto e = hn::Sub(xv, t);
+      s0 = hn::MulAdd(e, e, s0);
+      s1 = hn::MulAdd(t, t, s1);
+      s2 = hn::MulAdd(xv, xv, s2);
+    }
+    sums[0] += hn::GetLane(hn::SumOfLanes(df, s0));
+    sums[1] += hn::GetLane(hn::SumOfLanes(df, s1));
+    sums[2] += hn::GetLane(hn::SumOfLanes(df, s2));
+  }
+  return finite && std::isfinite(sums[0]) && std::isfinite(sums[1]) && std::isfinite(sums[2]);
+}
+
 void RowToF32Impl(const Matrix& w, int64_t row, float* out) {
   const DF df;
   const int64_t L = static_cast<int64_t>(hn::Lanes(df));
@@ -540,6 +577,7 @@ HWY_EXPORT(AxpyImpl);
 HWY_EXPORT(ScaleImpl);
 HWY_EXPORT(RoPEImpl);
 HWY_EXPORT(RowToF32Impl);
+HWY_EXPORT(QuantizeRowQ8_0NormsImpl);
 HWY_EXPORT(DotColumnsImpl);
 HWY_EXPORT(WeightedRowSumImpl);
 
@@ -620,6 +658,11 @@ void RoPE(float* x, int64_t heads, int64_t head_dim, const float* cos, const flo
 void RowToF32(const Matrix& w, int64_t row, float* out) {
   if (IsBlockType(w.type)) return DequantizeRow(w, row, out);
   FVLM_DISPATCH(RowToF32, w, row, out);
+}
+bool QuantizeRowQ8_0Norms(const float* x, int64_t n, BlockQ8_0* out, double sums[3]) {
+  CHECK_EQ(n % 32, 0);
+  if (UseReference()) return ref::QuantizeRowQ8_0Norms(x, n, out, sums);
+  return HWY_DYNAMIC_DISPATCH(QuantizeRowQ8_0NormsImpl)(x, n, out, sums);
 }
 void DotColumns(const float* q, const float* kt, int64_t dim, int64_t len, float scale, float* out) {
   FVLM_DISPATCH(DotColumns, q, kt, dim, len, scale, out);

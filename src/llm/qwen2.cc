@@ -186,8 +186,8 @@ Status Qwen2Model::CheckFits(int n) const {
   return Status::Ok();
 }
 
-Status Qwen2Model::ForwardTokens(const int32_t* ids, int n, bool all_logits, float* logits,
-                                 ThreadPool& pool) {
+Status Qwen2Model::ForwardTokensImpl(const int32_t* ids, int n, bool all_logits, float* logits,
+                                     const GreedyOut* greedy, ThreadPool& pool) {
   RETURN_IF_ERROR(CheckFits(n));
   for (int i = 0; i < n; ++i) {  // validate everything before the cache changes
     if (ids[i] < 0 || ids[i] >= w_.embed_tokens.rows) {
@@ -199,10 +199,23 @@ Status Qwen2Model::ForwardTokens(const int32_t* ids, int n, bool all_logits, flo
   for (int start = 0; start < n; start += max_batch_) {
     const int m = std::min(max_batch_, n - start);
     RETURN_IF_ERROR(Embed(ids + start, m, x_.data()));
-    RunChunk(m, start, n, all_logits, logits, pool);
+    RunChunk(m, start, n, all_logits, logits, greedy, pool);
   }
   return Status::Ok();
 }
+
+Status Qwen2Model::ForwardTokens(const int32_t* ids, int n, bool all_logits, float* logits,
+                                 ThreadPool& pool) {
+  return ForwardTokensImpl(ids, n, all_logits, logits, nullptr, pool);
+}
+
+Status Qwen2Model::ForwardTokensGreedy(const int32_t* ids, int n, int valid_vocab, float* logits,
+                                       int32_t* next, ThreadPool& pool) {
+  const GreedyOut g{std::clamp(valid_vocab > 0 ? valid_vocab : vocab_rows(), 1, vocab_rows()), next};
+  return ForwardTokensImpl(ids, n, false, logits, &g, pool);
+}
+
+bool Qwen2Model::EnableLmHeadSketch(ThreadPool& pool) { return sketch_.Build(w_.lm_head, pool); }
 
 Status Qwen2Model::Forward(const float* embeddings, int n, bool all_logits, float* logits,
                            ThreadPool& pool) {
@@ -211,14 +224,14 @@ Status Qwen2Model::Forward(const float* embeddings, int n, bool all_logits, floa
   for (int start = 0; start < n; start += max_batch_) {
     const int m = std::min(max_batch_, n - start);
     std::memcpy(x_.data(), embeddings + start * d, sizeof(float) * m * d);
-    RunChunk(m, start, n, all_logits, logits, pool);
+    RunChunk(m, start, n, all_logits, logits, nullptr, pool);
   }
   return Status::Ok();
 }
 
 // x_ holds the m inputs of tokens start..start+m-1 of an n-token call.
 void Qwen2Model::RunChunk(int m, int start, int n, bool all_logits, float* logits,
-                          ThreadPool& pool) {
+                          const GreedyOut* greedy, ThreadPool& pool) {
   const int64_t d = cfg_.hidden_size, vocab = w_.lm_head.rows;
   ForwardChunk(x_.data(), m, pos_, pool);
   pos_ += m;
@@ -227,10 +240,17 @@ void Qwen2Model::RunChunk(int m, int start, int n, bool all_logits, float* logit
   for (int t = first; t < m; ++t)
     kernels::RMSNorm(x_.data() + t * d, w_.norm.data(), d, static_cast<float>(cfg_.rms_norm_eps),
                      xn_.data() + t * d);
-  if (first < m) {
-    float* out = all_logits ? logits + static_cast<int64_t>(start + first) * vocab : logits;
-    kernels::MatMul(xn_.data() + first * d, d, m - first, w_.lm_head, nullptr, out, vocab, pool);
+  if (first >= m) return;
+  if (greedy && sketch_.built()) {
+    const int64_t best = sketch_.ArgMax(xn_.data() + (m - 1) * d, greedy->valid, pool);
+    if (best >= 0) {
+      *greedy->next = static_cast<int32_t>(best);
+      return;
+    }
   }
+  float* out = all_logits ? logits + static_cast<int64_t>(start + first) * vocab : logits;
+  kernels::MatMul(xn_.data() + first * d, d, m - first, w_.lm_head, nullptr, out, vocab, pool);
+  if (greedy) *greedy->next = static_cast<int32_t>(kernels::ArgMax(out + (m - 1 - first) * vocab, greedy->valid));
 }
 
 void Qwen2Model::ForwardChunk(float* x, int n, int pos0, ThreadPool& pool) {

@@ -12,6 +12,7 @@
 #include "io/config.h"
 #include "io/safetensors.h"
 #include "kernels/ops.h"
+#include "llm/lm_head_sketch.h"
 
 namespace fastvlm {
 class ThreadPool;
@@ -77,9 +78,31 @@ class Qwen2Model {
   // Convenience: embeds ids then Forward.
   Status ForwardTokens(const int32_t* ids, int n, bool all_logits, float* logits, ThreadPool& pool);
 
+  // Greedy decoding: runs ids as ForwardTokens(ids, n, false, logits, pool) does and sets *next to
+  // the argmax of the last position's logits over [0, valid_vocab), first index on ties: exactly
+  // kernels::ArgMax(logits, valid_vocab) after ForwardTokens. With the lm_head sketch enabled
+  // (EnableLmHeadSketch) most lm_head rows are not read and `logits` [vocab_rows] is left
+  // unspecified; otherwise it holds the full row.
+  Status ForwardTokensGreedy(const int32_t* ids, int n, int valid_vocab, float* logits,
+                             int32_t* next, ThreadPool& pool);
+  // Builds the Q8_0 sketch of the lm_head that lets ForwardTokensGreedy skip most of it
+  // (llm/lm_head_sketch.h). Returns false, leaving it off, for block-type (already quantized)
+  // lm_heads and for lm_heads with non-finite values.
+  bool EnableLmHeadSketch(ThreadPool& pool);
+  // Null unless EnableLmHeadSketch succeeded.
+  const LmHeadSketch* lm_head_sketch() const { return sketch_.built() ? &sketch_ : nullptr; }
+
  private:
+  // Greedy: the last row's argmax over [0, valid) goes to *next instead of (only) logits.
+  struct GreedyOut {
+    int valid;
+    int32_t* next;
+  };
   Status CheckFits(int n) const;
-  void RunChunk(int m, int start, int n, bool all_logits, float* logits, ThreadPool& pool);
+  Status ForwardTokensImpl(const int32_t* ids, int n, bool all_logits, float* logits,
+                           const GreedyOut* greedy, ThreadPool& pool);
+  void RunChunk(int m, int start, int n, bool all_logits, float* logits, const GreedyOut* greedy,
+                ThreadPool& pool);
   void ForwardChunk(float* x, int n, int pos0, ThreadPool& pool);
   void Attention(int layer, int n, int pos0, ThreadPool& pool);
 
@@ -101,6 +124,7 @@ class Qwen2Model {
   // Scratch, sized once for max_batch tokens (no allocation in the steady state).
   std::vector<float> x_, xn_, q_, k_, v_, attn_, gate_, up_, scores_;
   int score_stride_ = 0;
+  LmHeadSketch sketch_;
 };
 
 }  // namespace fastvlm::llm

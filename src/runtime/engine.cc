@@ -108,6 +108,10 @@ StatusOr<std::unique_ptr<Engine>> Engine::Load(const EngineOptions& opt) {
   add_stop(e->tokenizer_->endoftext_id());
   for (int id : c.eos_token_ids) add_stop(id);
   if (populate.joinable()) populate.join();
+  if (opt.lm_head_sketch) {
+    const double ts = NowSeconds();
+    if (e->model_->EnableLmHeadSketch(*e->pool_)) e->sketch_seconds_ = NowSeconds() - ts;
+  }
   e->load_seconds_ = NowSeconds() - t0;
   return e;
 }
@@ -261,8 +265,15 @@ Status Engine::Generate(const std::vector<int32_t>& prompt, const GenerationOpti
   double t_first = 0;
   bool stopped_by_string = false;
   st.finish_reason = "length";
+  // Plain greedy decoding (no repetition penalty) asks the model for the argmax only, which the
+  // lm_head sketch answers without computing most logits (same token as Sample would pick).
+  const bool greedy = opt.sampling.temperature <= 0.0f && opt.sampling.repetition_penalty == 1.0f;
+  int32_t next = -1;  // the next token, when the model already picked it (greedy)
+  const llm::LmHeadSketch* sketch = model_->lm_head_sketch();
+  const llm::LmHeadSketchStats sketch0 = sketch ? sketch->stats() : llm::LmHeadSketchStats{};
   for (int i = 0; i < opt.max_tokens; ++i) {
-    const int32_t id = sampler.Sample(logits_.data(), model_->vocab_rows(), history_);
+    const int32_t id = next >= 0 ? next : sampler.Sample(logits_.data(), model_->vocab_rows(), history_);
+    next = -1;
     if (i == 0) {
       t_first = NowSeconds();
       st.ttft_seconds = t_first - t0;
@@ -303,11 +314,23 @@ Status Engine::Generate(const std::vector<int32_t>& prompt, const GenerationOpti
       unfed_token_ = id;
       break;
     }
-    RETURN_IF_ERROR(model_->ForwardTokens(&id, 1, false, logits_.data(), *pool_));
+    if (greedy) {
+      RETURN_IF_ERROR(model_->ForwardTokensGreedy(&id, 1, tokenizer_->vocab_size(), logits_.data(),
+                                                  &next, *pool_));
+    } else {
+      RETURN_IF_ERROR(model_->ForwardTokens(&id, 1, false, logits_.data(), *pool_));
+    }
   }
   if (!stopped_by_string) pending += utf8.Flush();
   if (!pending.empty() && on_text && st.finish_reason != "callback") on_text(pending, -1);
   st.decode_seconds = t_first > 0 ? NowSeconds() - t_first : 0;
+  if (sketch) {
+    const llm::LmHeadSketchStats& s1 = sketch->stats();
+    st.sketch_steps = s1.steps - sketch0.steps;
+    st.sketch_fallbacks = s1.fallbacks - sketch0.fallbacks;
+    st.sketch_candidates = s1.candidates - sketch0.candidates;
+    st.sketch_max_candidates = s1.max_candidates;
+  }
   if (stats) *stats = st;
   return Status::Ok();
 }

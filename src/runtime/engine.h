@@ -28,6 +28,10 @@ struct EngineOptions {
   // else the _NNNN suffix of config.json mm_vision_tower, else 1024).
   int image_size = 0;
   bool load_vision = true;  // false: language model only, even for a FastVLM checkpoint
+  // Greedy decoding finds the argmax through a Q8_0 sketch of a 16/32-bit lm_head and computes
+  // only the rows that could win (llm/lm_head_sketch.h): the same tokens, ~half the lm_head reads,
+  // about 0.5 bytes per lm_head weight more memory. false: every decode step computes all logits.
+  bool lm_head_sketch = true;
 };
 
 struct ImageOptions {
@@ -60,6 +64,9 @@ struct GenerationStats {
   double ttft_seconds = 0;     // from Generate() start to the first token chosen
   double decode_seconds = 0;   // after the first token
   std::string finish_reason;   // "stop" (stop token / string), "length", "callback"
+  // Greedy steps the lm_head sketch handled: calls, fallbacks to full logits, exact rows computed
+  // (over the calls that did not fall back) and the most in one call.
+  int64_t sketch_steps = 0, sketch_fallbacks = 0, sketch_candidates = 0, sketch_max_candidates = 0;
 };
 
 // Receives each piece of newly decoded text (complete UTF-8) and the token id that produced it.
@@ -106,6 +113,8 @@ class Engine {
   int threads() const { return pool_->size(); }
   const io::ModelConfig& config() const { return config_; }
   double load_seconds() const { return load_seconds_; }
+  // Part of load_seconds() spent building the lm_head sketch (0 when there is none).
+  double sketch_seconds() const { return sketch_seconds_; }
   // Token ids that end a turn: <|im_end|>, <|endoftext|> and config eos ids.
   const std::vector<int32_t>& stop_tokens() const { return stop_tokens_; }
   // Text token ids of the conversation so far (prompts and generated tokens, no image positions).
@@ -127,7 +136,8 @@ class Engine {
   std::vector<float> image_embeds_;  // [image_tokens, hidden]
   std::vector<float> prompt_embeds_; // spliced prompt (grows to the longest prompt seen)
   bool has_image_ = false;
-  int32_t unfed_token_ = -1;  // last generated token, in history_ but not yet in the KV cache
+  int32_t unfed_token_ = -1;
+  double sketch_seconds_ = 0;  // last generated token, in history_ but not yet in the KV cache
   double load_seconds_ = 0;
 };
 

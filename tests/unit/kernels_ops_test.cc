@@ -16,6 +16,7 @@
 #include "base/thread_pool.h"
 #include "util/kernel_targets.h"
 #include "kernels/ops.h"
+#include "kernels/quant_blocks.h"
 
 namespace fastvlm::kernels {
 namespace {
@@ -263,6 +264,46 @@ TEST_P(OpsOnTarget, RoPEAndRowToF32) {
     std::vector<float> row(37);
     RowToF32(w.m, 3, row.data());
     for (int k = 0; k < 37; ++k) ASSERT_EQ(row[k], w.f32[3 * 37 + k]) << WTypeName(t);
+  }
+}
+
+// The lm_head sketch's quantizer: the same bytes as the reference on every target (the rounding
+// is specified exactly), sums of squares within the error of f32 sums of 32 non-negative terms
+// per block, and false for non-finite input.
+TEST_P(OpsOnTarget, QuantizeRowQ8_0NormsMatchesReference) {
+  for (int64_t n : {32, 96, 896}) {
+    std::vector<float> x = Random(n, 21, 0.05f);
+    x[3] = 0.0f;
+    for (int k = 32; k < std::min<int64_t>(n, 64); ++k) x[k] = 0.0f;  // an all-zero block (d = 0)
+    if (n > 64) x[70] = 40.0f;                                        // an outlier
+    const int64_t nb = n / 32;
+    std::vector<BlockQ8_0> got(nb), want(nb);
+    double gs[3], ws[3];
+    ASSERT_TRUE(QuantizeRowQ8_0Norms(x.data(), n, got.data(), gs));
+    ASSERT_TRUE(ref::QuantizeRowQ8_0Norms(x.data(), n, want.data(), ws));
+    double direct[3] = {0, 0, 0};
+    for (int64_t b = 0; b < nb; ++b) {
+      ASSERT_EQ(got[b].d, want[b].d) << "block " << b;
+      for (int k = 0; k < 32; ++k) {
+        ASSERT_EQ(got[b].qs[k], want[b].qs[k]) << "block " << b << " element " << k;
+        const double v = x[b * 32 + k], t = static_cast<double>(F16ToF32(want[b].d)) * want[b].qs[k];
+        ASSERT_LE(std::fabs(v - t), 0.5 * F16ToF32(want[b].d) * 1.01 + 1e-30) << b << " " << k;
+        direct[0] += (v - t) * (v - t);
+        direct[1] += t * t;
+        direct[2] += v * v;
+      }
+    }
+    for (int j = 0; j < 3; ++j) {
+      EXPECT_NEAR(gs[j], direct[j], 40 * kEps * direct[j]) << "sum " << j << ", n " << n;
+      EXPECT_NEAR(ws[j], direct[j], 40 * kEps * direct[j]) << "sum " << j << ", n " << n;
+    }
+  }
+  for (float bad : {INFINITY, -INFINITY, NAN}) {
+    std::vector<float> x = Random(64, 22);
+    x[40] = bad;
+    std::vector<BlockQ8_0> out(2);
+    double sums[3];
+    EXPECT_FALSE(QuantizeRowQ8_0Norms(x.data(), 64, out.data(), sums)) << bad;
   }
 }
 

@@ -168,6 +168,44 @@ class Qwen2Golden : public ::testing::TestWithParam<std::string> {};
 TEST_P(Qwen2Golden, MatchesTransformers) { RunSequence(GetParam(), /*exact=*/false); }
 TEST_P(Qwen2Golden, ExactModeMatchesTransformersTightly) { RunSequence(GetParam(), /*exact=*/true); }
 
+// Greedy decoding through the lm_head sketch (ForwardTokensGreedy) picks exactly the argmax of
+// the full logits at every step of every fixture, fed the reference tokens as above; and where
+// the sketch applies (hidden size a multiple of 32) it is used and prunes.
+TEST_P(Qwen2Golden, GreedyThroughTheLmHeadSketchIsTheFullArgMax) {
+  const nlohmann::json fx = ReadJson(kDir + "golden/" + GetParam() + ".json");
+  const std::string model_dir = fx["model_dir"];
+  Loaded a = Load(model_dir), b = Load(model_dir);
+  ASSERT_TRUE(a.model && b.model);
+  ThreadPool pool(2);
+  const bool supported = LmHeadSketch::Supports(a.model->weights().lm_head);
+  EXPECT_EQ(a.model->EnableLmHeadSketch(pool), supported);
+  const std::vector<int32_t> prompt = fx["prompt_ids"].get<std::vector<int32_t>>();
+  const std::vector<int32_t> want = fx["runs"][fx["reference_run"].get<std::string>()]["greedy_tokens"];
+  const int V = a.model->vocab_rows();
+  std::vector<float> la(V), lb(V);
+  int32_t next = -1;
+  ASSERT_TRUE(a.model->ForwardTokensGreedy(prompt.data(), static_cast<int>(prompt.size()), V,
+                                           la.data(), &next, pool).ok());
+  ASSERT_TRUE(b.model->ForwardTokens(prompt.data(), static_cast<int>(prompt.size()), false,
+                                     lb.data(), pool).ok());
+  EXPECT_EQ(next, kernels::ArgMax(lb.data(), V)) << "after the prompt";
+  for (size_t i = 0; i + 1 < want.size(); ++i) {
+    ASSERT_TRUE(a.model->ForwardTokensGreedy(&want[i], 1, V, la.data(), &next, pool).ok());
+    ASSERT_TRUE(b.model->ForwardTokens(&want[i], 1, false, lb.data(), pool).ok());
+    ASSERT_EQ(next, kernels::ArgMax(lb.data(), V)) << "step " << i;
+  }
+  if (supported) {
+    const LmHeadSketchStats& st = a.model->lm_head_sketch()->stats();
+    EXPECT_EQ(st.steps, static_cast<int64_t>(want.size()));
+    EXPECT_EQ(st.fallbacks, 0);
+    EXPECT_LT(st.candidates, st.steps * V / 4);
+    std::printf("  %-40s %.1f of %d lm_head rows computed per step\n", GetParam().c_str(),
+                double(st.candidates) / st.steps, V);
+  } else {
+    EXPECT_EQ(a.model->lm_head_sketch(), nullptr);
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(
     Fixtures, Qwen2Golden,
     ::testing::Values("gqa7-f32.p16", "gqa7-f32.p40", "gqa7-bf16.p16", "gqa7-bf16.p40",

@@ -7,9 +7,14 @@ the same P tokens, llama-bench tg (N tokens from an empty context), our decode o
 a 1-token prompt. Alternating rounds spread machine noise over both engines; medians and the
 ratio of medians are reported.
 
+Our decode is greedy (`generate --ignore-eos`), so on f32/bf16/f16 weights it goes through the
+lm_head sketch (llm/lm_head_sketch.h: the same tokens, most lm_head rows not read), while
+llama-bench's tg computes every logit. --full-logits adds a second decode run per round with
+`fastvlm generate --full-logits`, the like-for-like work, reported on its own row.
+
 usage: compare_qwen2.py --fastvlm build/fastvlm --model DIR --llama-bench PATH --gguf FILE
                         [--threads 2] [--prompt 256] [--gen 128] [--rounds 7] [--exact]
-                        [--json OUT]
+                        [--full-logits] [--json OUT]
 """
 import argparse
 import json
@@ -47,6 +52,8 @@ def main():
     ap.add_argument("--gen", type=int, default=128)
     ap.add_argument("--rounds", type=int, default=7)
     ap.add_argument("--exact", action="store_true", help="pass --exact to fastvlm")
+    ap.add_argument("--full-logits", action="store_true",
+                    help="also time our decode with --full-logits (every logit, every step)")
     ap.add_argument("--json", help="write all samples here")
     args = ap.parse_args()
     extra = ["--exact"] if args.exact else []
@@ -54,6 +61,8 @@ def main():
     # script checks the count fastvlm reports).
     long_prompt = " ".join(["hello world"] * (args.prompt // 2))
     s = {"ours_pp": [], "ours_tg": [], "llama_pp": [], "llama_tg": [], "load": []}
+    if args.full_logits:
+        s["ours_tg_full"] = []
     for r in range(args.rounds):
         s["load"].append(open("/proc/loadavg").read().split()[0])
         s["llama_pp"].append(run_llama(args, args.prompt, 0))
@@ -64,20 +73,31 @@ def main():
         s["llama_tg"].append(run_llama(args, 0, args.gen))
         _, _, ndec, tdec = run_ours(args, "hello", args.gen + 1, extra)
         s["ours_tg"].append(ndec / tdec)
+        full = ""
+        if args.full_logits:
+            _, _, ndec, tdec = run_ours(args, "hello", args.gen + 1, extra + ["--full-logits"])
+            s["ours_tg_full"].append(ndec / tdec)
+            full = f" full-logits {s['ours_tg_full'][-1]:.2f}"
         print(f"round {r + 1}/{args.rounds}: pp ours {s['ours_pp'][-1]:.1f} llama {s['llama_pp'][-1]:.1f}"
-              f" | tg ours {s['ours_tg'][-1]:.2f} llama {s['llama_tg'][-1]:.2f} (load {s['load'][-1]})",
+              f" | tg ours {s['ours_tg'][-1]:.2f}{full} llama {s['llama_tg'][-1]:.2f} (load {s['load'][-1]})",
               file=sys.stderr)
     med = {k: statistics.median(v) for k, v in s.items() if k != "load"}
     # Each round's two engines ran back to back under the same conditions: the median of the
     # per-round ratios is less sensitive to slow drifts of the machine than a ratio of medians.
     med["paired_pp_ratio"] = statistics.median(a / b for a, b in zip(s["ours_pp"], s["llama_pp"]))
     med["paired_tg_ratio"] = statistics.median(a / b for a, b in zip(s["ours_tg"], s["llama_tg"]))
+    if args.full_logits:
+        med["paired_tg_full_ratio"] = statistics.median(
+            a / b for a, b in zip(s["ours_tg_full"], s["llama_tg"]))
     print("| phase | fastvlm.cpp (median) | llama.cpp (median) | ratio of medians | median of per-round ratios |")
     print("|---|---|---|---|---|")
     print(f"| prefill {args.prompt} tok/s | {med['ours_pp']:.1f} | {med['llama_pp']:.1f} | "
           f"{med['ours_pp'] / med['llama_pp']:.2f}x | {med['paired_pp_ratio']:.2f}x |")
     print(f"| decode {args.gen} tok/s | {med['ours_tg']:.2f} | {med['llama_tg']:.2f} | "
           f"{med['ours_tg'] / med['llama_tg']:.2f}x | {med['paired_tg_ratio']:.2f}x |")
+    if args.full_logits:
+        print(f"| decode {args.gen} tok/s, --full-logits | {med['ours_tg_full']:.2f} | {med['llama_tg']:.2f} | "
+              f"{med['ours_tg_full'] / med['llama_tg']:.2f}x | {med['paired_tg_full_ratio']:.2f}x |")
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"args": vars(args), "samples": s, "medians": med,
