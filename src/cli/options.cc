@@ -102,8 +102,9 @@ void PrintModelInfo(const Engine& e, const std::string& model_path) {
                  kernels::QuantPrefillKernelName());
   }
   if (const llm::LmHeadSketch* sk = model.lm_head_sketch()) {
-    std::fprintf(stderr, "lm_head:    Q8_0 sketch for greedy decoding, %.0f MB, built in %.3f s (part of load)\n",
-                 sk->bytes() / 1e6, e.sketch_seconds());
+    std::fprintf(stderr, "lm_head:    Q8_0 sketch for greedy decoding, %.0f MB, %s in %.3f s (part of load)\n",
+                 sk->bytes() / 1e6, e.sketch_stored() ? "stored in the file, checked" : "built",
+                 e.sketch_seconds());
   }
   std::fprintf(stderr, "load:       %.3f s\n", e.load_seconds());
 }

@@ -28,41 +28,82 @@ bool LmHeadSketch::Supports(const kernels::Matrix& w) {
   return !kernels::IsBlockType(w.type) && w.cols > 0 && w.cols % kernels::kQBlock == 0 && w.rows > 0;
 }
 
+bool LmHeadSketch::BuildRow(const kernels::Matrix& w, int64_t r, float* scratch, uint8_t* blocks,
+                            Norms* norms) {
+  kernels::RowToF32(w, r, scratch);
+  double sums[3];
+  if (!kernels::QuantizeRowQ8_0Norms(scratch, w.cols, reinterpret_cast<kernels::BlockQ8_0*>(blocks),
+                                     sums))
+    return false;
+  // The f32 sums of squares within each block are within a relative 32·2^-24 of exact (all terms
+  // are non-negative); kNormSlack covers that.
+  *norms = {RoundUp(std::sqrt(sums[0]) * kNormSlack), RoundUp(std::sqrt(sums[1]) * kNormSlack)};
+  return true;
+}
+
 bool LmHeadSketch::Build(const kernels::Matrix& w, ThreadPool& pool) {
   w_ = {};
+  blocks_ = nullptr;
+  norms_ = nullptr;
   if (!Supports(w)) return false;
-  const int64_t rows = w.rows, cols = w.cols, nb = cols / kernels::kQBlock;
-  const int64_t row_bytes = nb * static_cast<int64_t>(sizeof(kernels::BlockQ8_0));
-  blocks_bytes_ = static_cast<size_t>(rows * row_bytes);
-  blocks_.reset(new uint8_t[blocks_bytes_]);
-  norms_.assign(static_cast<size_t>(rows), Norms{});
+  const int64_t rows = w.rows, cols = w.cols;
+  const int64_t row_bytes = cols / kernels::kQBlock * static_cast<int64_t>(sizeof(kernels::BlockQ8_0));
+  owned_blocks_.reset(new uint8_t[static_cast<size_t>(rows * row_bytes)]);
+  owned_norms_.assign(static_cast<size_t>(rows), Norms{});
   std::atomic<bool> finite{true};
   pool.ParallelChunks(rows, 1, 256, [&](int64_t r0, int64_t r1, int) {
     std::vector<float> x(static_cast<size_t>(cols));  // build time only
     for (int64_t r = r0; r < r1; ++r) {
-      kernels::RowToF32(w, r, x.data());
-      double sums[3];
-      if (!kernels::QuantizeRowQ8_0Norms(
-              x.data(), cols, reinterpret_cast<kernels::BlockQ8_0*>(blocks_.get() + r * row_bytes), sums)) {
+      if (!BuildRow(w, r, x.data(), owned_blocks_.get() + r * row_bytes, &owned_norms_[r])) {
         finite.store(false, std::memory_order_relaxed);
         return;
       }
-      // The f32 sums of squares within each block are within a relative 32·2^-24 of exact (all
-      // terms are non-negative); kNormSlack covers that.
-      norms_[r] = {RoundUp(std::sqrt(sums[0]) * kNormSlack), RoundUp(std::sqrt(sums[1]) * kNormSlack)};
     }
   });
   if (!finite.load()) {
-    blocks_.reset();
-    blocks_bytes_ = 0;
-    norms_.clear();
-    norms_.shrink_to_fit();
+    owned_blocks_.reset();
+    owned_norms_.clear();
+    owned_norms_.shrink_to_fit();
     return false;
   }
-  scores_.assign(static_cast<size_t>(rows), 0.0f);
-  xq_.resize(static_cast<size_t>(nb));
-  cand_.reserve(kMaxCandidates);
+  blocks_ = owned_blocks_.get();
+  norms_ = owned_norms_.data();
   w_ = w;
+  scores_.assign(static_cast<size_t>(rows), 0.0f);
+  xq_.resize(static_cast<size_t>(cols / kernels::kQBlock));
+  cand_.reserve(kMaxCandidates);
+  return true;
+}
+
+bool LmHeadSketch::Adopt(const kernels::Matrix& w, const void* blocks, const float* norms,
+                         int checks) {
+  w_ = {};
+  blocks_ = nullptr;
+  norms_ = nullptr;
+  if (!Supports(w) || !blocks || !norms) return false;
+  const int64_t rows = w.rows;
+  const int64_t row_bytes = w.cols / kernels::kQBlock * static_cast<int64_t>(sizeof(kernels::BlockQ8_0));
+  const auto* b = static_cast<const uint8_t*>(blocks);
+  const auto* n = reinterpret_cast<const Norms*>(norms);
+  std::vector<float> x(static_cast<size_t>(w.cols));
+  std::vector<uint8_t> row(static_cast<size_t>(row_bytes));
+  const int64_t n_checks = std::min<int64_t>(rows, std::max(2, checks));
+  for (int64_t i = 0; i < n_checks; ++i) {
+    const int64_t rr = n_checks == 1 ? 0 : i * (rows - 1) / (n_checks - 1);  // first and last included
+    Norms got;
+    if (!BuildRow(w, rr, x.data(), row.data(), &got) ||
+        std::memcmp(row.data(), b + rr * row_bytes, static_cast<size_t>(row_bytes)) != 0 ||
+        std::memcmp(&got, &n[rr], sizeof(Norms)) != 0)
+      return false;
+  }
+  owned_blocks_.reset();
+  owned_norms_.clear();
+  blocks_ = b;
+  norms_ = n;
+  w_ = w;
+  scores_.assign(static_cast<size_t>(rows), 0.0f);
+  xq_.resize(static_cast<size_t>(w.cols / kernels::kQBlock));
+  cand_.reserve(kMaxCandidates);
   return true;
 }
 
@@ -95,7 +136,7 @@ int64_t LmHeadSketch::ArgMax(const float* x, int64_t valid, ThreadPool& pool) {
   const float ab = RoundUp(nx * (1 + slack));
   const float cb = RoundUp(nd + slack * (nt + nx));
 
-  const kernels::Matrix sketch{kernels::WType::kQ8_0, blocks_.get(), valid, cols};
+  const kernels::Matrix sketch{kernels::WType::kQ8_0, blocks_, valid, cols};
   kernels::MatMul(x, cols, 1, sketch, nullptr, scores_.data(), valid, pool);
 
   // One pass: `lower` is the running max of s_i − e_i; rows whose upper bound reaches it are kept,

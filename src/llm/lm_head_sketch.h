@@ -33,6 +33,11 @@ class ThreadPool;
 
 namespace fastvlm::llm {
 
+// GGUF tensors of a stored sketch (written by `fastvlm quantize` for f32 / bf16 / f16 lm_heads):
+// Q8_0 [vocab, hidden] and F32 [vocab, 2] (‖W_i − W̃_i‖, ‖W̃_i‖ per row, rounded up).
+inline constexpr const char* kSketchBlocksTensor = "fastvlm.lm_head_sketch.blocks";
+inline constexpr const char* kSketchNormsTensor = "fastvlm.lm_head_sketch.norms";
+
 struct LmHeadSketchStats {
   int64_t steps = 0;       // ArgMax calls
   int64_t fallbacks = 0;   // calls that returned -1 (full logits needed)
@@ -53,9 +58,19 @@ class LmHeadSketch {
   // Quantizes w (which must stay alive and unchanged) into the sketch. Returns false (and
   // builds nothing) if w is unsupported or holds a non-finite value.
   bool Build(const kernels::Matrix& w, ThreadPool& pool);
+  // Uses a sketch stored with the weights (a GGUF written by `fastvlm quantize`): blocks are the
+  // Q8_0 rows [w.rows, w.cols/32], norms [w.rows][2] as blocks() / norms() give them; both must
+  // stay alive. `checks` rows spread over the matrix are rebuilt and must match the stored ones
+  // bit for bit, else this returns false and adopts nothing (the caller builds instead).
+  bool Adopt(const kernels::Matrix& w, const void* blocks, const float* norms, int checks = 256);
   bool built() const { return w_.data != nullptr; }
-  // Bytes held (sketch blocks and norms).
-  size_t bytes() const { return blocks_bytes_ + norms_.size() * sizeof(Norms); }
+  // Bytes of the sketch (blocks and norms), owned or adopted.
+  size_t bytes() const {
+    return built() ? static_cast<size_t>(w_.rows) * (RowBytes() + sizeof(Norms)) : 0;
+  }
+  // The sketch as stored in a GGUF: Q8_0 blocks [rows, cols/32] and norms [rows][2] (f32).
+  const uint8_t* blocks() const { return blocks_; }
+  const float* norms() const { return reinterpret_cast<const float*>(norms_); }
 
   // The index of the largest of w·x over rows [0, valid), first on ties; -1 when the bound does
   // not narrow it to kMaxCandidates rows or x is not finite. Not thread-safe (scratch inside).
@@ -68,6 +83,10 @@ class LmHeadSketch {
     float diff;    // ‖W_i − W̃_i‖, rounded up
     float sketch;  // ‖W̃_i‖, rounded up
   };
+  static_assert(sizeof(Norms) == 2 * sizeof(float), "norms are stored as float pairs");
+  // Quantizes row r of w into blocks / norms; false if it is not finite.
+  static bool BuildRow(const kernels::Matrix& w, int64_t r, float* scratch, uint8_t* blocks,
+                       Norms* norms);
   // The bound e_i on |logit_i − s_i| for this call's x-dependent factors (see ArgMax).
   float Bound(int64_t i, float ab, float cb) const {
     return (ab * norms_[i].diff + cb * norms_[i].sketch) * kBoundFactor;
@@ -75,11 +94,14 @@ class LmHeadSketch {
   // Covers the f32 rounding of Bound's own arithmetic and of s_i ± e_i (a few ulps).
   static constexpr float kBoundFactor = 1.0001f;
   kernels::Matrix w_;                 // the lm_head itself
-  // Q8_0 [rows, cols/32]; not value-initialized, so the pages are first touched (faulted in) by
-  // the parallel build rather than by one thread zeroing them.
-  std::unique_ptr<uint8_t[]> blocks_;
-  size_t blocks_bytes_ = 0;
-  std::vector<Norms> norms_;          // [rows]
+  int64_t RowBytes() const { return w_.cols / kernels::kQBlock * int64_t{sizeof(kernels::BlockQ8_0)}; }
+  // Q8_0 [rows, cols/32] and norms [rows]: owned (Build) or adopted (Adopt). The owned blocks are
+  // not value-initialized, so their pages are first touched by the parallel build rather than
+  // by one thread zeroing them.
+  const uint8_t* blocks_ = nullptr;
+  const Norms* norms_ = nullptr;
+  std::unique_ptr<uint8_t[]> owned_blocks_;
+  std::vector<Norms> owned_norms_;
   std::vector<float> scores_;         // [rows] scratch
   std::vector<kernels::BlockQ8X> xq_; // [cols/32] scratch
   std::vector<int64_t> cand_;         // scratch, capacity kMaxCandidates

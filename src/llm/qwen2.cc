@@ -217,6 +217,16 @@ Status Qwen2Model::ForwardTokensGreedy(const int32_t* ids, int n, int valid_voca
 
 bool Qwen2Model::EnableLmHeadSketch(ThreadPool& pool) { return sketch_.Build(w_.lm_head, pool); }
 
+bool Qwen2Model::AdoptLmHeadSketch(const io::Checkpoint& ckpt) {
+  const TensorView* b = ckpt.Find(kSketchBlocksTensor);
+  const TensorView* n = ckpt.Find(kSketchNormsTensor);
+  const int64_t rows = w_.lm_head.rows, cols = w_.lm_head.cols;
+  if (!b || !n || b->dtype != DType::kQ8_0 || n->dtype != DType::kF32 ||
+      b->shape != std::vector<int64_t>{rows, cols} || n->shape != std::vector<int64_t>{rows, 2})
+    return false;
+  return sketch_.Adopt(w_.lm_head, b->data, static_cast<const float*>(n->data));
+}
+
 Status Qwen2Model::Forward(const float* embeddings, int n, bool all_logits, float* logits,
                            ThreadPool& pool) {
   RETURN_IF_ERROR(CheckFits(n));

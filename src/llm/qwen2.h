@@ -89,6 +89,9 @@ class Qwen2Model {
   // (llm/lm_head_sketch.h). Returns false, leaving it off, for block-type (already quantized)
   // lm_heads and for lm_heads with non-finite values.
   bool EnableLmHeadSketch(ThreadPool& pool);
+  // Uses the sketch stored in the checkpoint (kSketchBlocksTensor / kSketchNormsTensor) when it
+  // is there, has the lm_head's shape and passes LmHeadSketch::Adopt's spot check; else false.
+  bool AdoptLmHeadSketch(const io::Checkpoint& ckpt);
   // Null unless EnableLmHeadSketch succeeded.
   const LmHeadSketch* lm_head_sketch() const { return sketch_.built() ? &sketch_ : nullptr; }
 

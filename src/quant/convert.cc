@@ -9,11 +9,14 @@
 #include <regex>
 #include <set>
 #include <sstream>
+#include <thread>
 
 #include "base/float16.h"
 #include "io/config.h"
 #include "io/gguf.h"
+#include "base/thread_pool.h"
 #include "io/safetensors.h"
+#include "llm/lm_head_sketch.h"
 #include "quant/quant.h"
 #include "vision/vision.h"
 
@@ -46,6 +49,11 @@ constexpr const char* kEmbeddedFiles[] = {
 bool IsVisionTensor(const std::string& n) {
   return n.rfind("model.vision_tower.", 0) == 0 || n.rfind("model.mm_projector.", 0) == 0 ||
          n.rfind("model.multi_modal_projector.", 0) == 0;
+}
+
+// A sketch stored in a GGUF source: rebuilt for the lm_head as it is written (or not at all).
+bool IsStoredSketch(const std::string& n) {
+  return n == llm::kSketchBlocksTensor || n == llm::kSketchNormsTensor;
 }
 
 // Tensors no model code reads: BatchNorm step counters and Apple's unused CLIP head.
@@ -131,9 +139,32 @@ Status ConvertToGguf(const ConvertOptions& opt, ConvertStats* stats,
   }
   std::map<std::string, int> counts;
   std::vector<float> row_f32;
+  // The lm_head as the language model reads it (LoadQwen2Weights): lm_head.weight, else the tied
+  // embeddings. Written in a float type, its greedy-decoding sketch is written beside it.
+  const std::string lm_head_name =
+      ckpt->Find("lm_head.weight") ? "lm_head.weight" : cfg.llm_prefix + "embed_tokens.weight";
+  auto add_sketch = [&](const std::string& name, WType type, const void* data,
+                        const std::vector<int64_t>& shape) -> Status {
+    if (!opt.lm_head_sketch || name != lm_head_name || shape.size() != 2) return Status::Ok();
+    const kernels::Matrix m{type, data, shape[0], shape[1]};
+    if (!llm::LmHeadSketch::Supports(m)) return Status::Ok();
+    ThreadPool pool(static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));
+    llm::LmHeadSketch sk;
+    if (!sk.Build(m, pool)) return Status::Ok();  // non-finite values: no sketch
+    const int64_t rows = shape[0], cols = shape[1];
+    const size_t blocks = static_cast<size_t>(rows * kernels::RowBytes(WType::kQ8_0, cols));
+    RETURN_IF_ERROR(w.AddTensor(llm::kSketchBlocksTensor, io::GgmlType::kQ8_0, {rows, cols},
+                                std::vector<uint8_t>(sk.blocks(), sk.blocks() + blocks)));
+    const auto* nb = reinterpret_cast<const uint8_t*>(sk.norms());
+    RETURN_IF_ERROR(w.AddTensor(llm::kSketchNormsTensor, io::GgmlType::kF32, {rows, 2},
+                                std::vector<uint8_t>(nb, nb + rows * 2 * sizeof(float))));
+    st.lm_head_sketch = true;
+    return Status::Ok();
+  };
   for (size_t k = 0; k < all.size(); ++k) {
     const io::TensorView& t = *all[k];
     if (progress) progress(static_cast<int>(k), static_cast<int>(all.size()), t.name);
+    if (IsStoredSketch(t.name)) continue;
     if (IsDropped(t.name)) {
       ++st.dropped;
       continue;
@@ -216,6 +247,7 @@ Status ConvertToGguf(const ConvertOptions& opt, ConvertStats* stats,
     if (target == stored && !packed.count(t.name)) {  // as stored, bit for bit
       ++counts[io::GgmlTypeName(ToGgml(target))];
       RETURN_IF_ERROR(w.AddTensor(t.name, ToGgml(target), out_shape, t.data, t.nbytes));
+      RETURN_IF_ERROR(add_sketch(t.name, target, t.data, out_shape));
       ++st.tensors;
       continue;
     }
@@ -257,6 +289,7 @@ Status ConvertToGguf(const ConvertOptions& opt, ConvertStats* stats,
       continue;
     }
     ++counts[io::GgmlTypeName(ToGgml(target))];
+    RETURN_IF_ERROR(add_sketch(t.name, target, out.data(), out_shape));
     RETURN_IF_ERROR(w.AddTensor(t.name, ToGgml(target), out_shape, std::move(out)));
     ++st.tensors;
   }

@@ -8,7 +8,8 @@
 //   fastvlm.config_json   = the source config.json, verbatim (io::ParseModelConfig reads it)
 //   fastvlm.file.<name>   = the text of each tokenizer / processor file of the folder
 //   fastvlm.quantization  = the --type given; fastvlm.source = the source folder
-//   tensors keep their Hugging Face names and row-major shapes.
+//   tensors keep their Hugging Face names and row-major shapes; fastvlm.lm_head_sketch.* is the
+//   greedy-decoding sketch of a float lm_head (ConvertOptions::lm_head_sketch).
 // From a GGUF source: tensors already in the target type (block types, the packed vision
 // weights) are copied bit for bit; float tensors are converted; a block-quantized tensor is never
 // re-quantized to another block type (an error names the --tensor-type that keeps it).
@@ -38,11 +39,16 @@ struct ConvertOptions {
   // --tensor-type PATTERN=TYPE: the first pattern (std::regex_search on the tensor name) that
   // matches decides, before the defaults.
   std::vector<std::pair<std::string, kernels::WType>> overrides;
+  // An f32 / bf16 / f16 lm_head (or tied embeddings) gets its greedy-decoding sketch stored
+  // beside it (llm/lm_head_sketch.h: kSketchBlocksTensor, kSketchNormsTensor; +0.53 bytes per
+  // lm_head weight), so loading does not build it. false: not written (built at load instead).
+  bool lm_head_sketch = true;
 };
 
 struct ConvertStats {
   int tensors = 0;
   int dropped = 0;             // unused tensors not written (num_batches_tracked, head.proj)
+  bool lm_head_sketch = false; // the lm_head sketch was written
   int vision_kept_float = 0;   // vision weights --vision-type q8_0 left in their float type
   uint64_t source_bytes = 0;   // of the tensors written, as stored in the source
   uint64_t output_bytes = 0;   // the GGUF file

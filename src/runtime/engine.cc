@@ -110,7 +110,13 @@ StatusOr<std::unique_ptr<Engine>> Engine::Load(const EngineOptions& opt) {
   if (populate.joinable()) populate.join();
   if (opt.lm_head_sketch) {
     const double ts = NowSeconds();
-    if (e->model_->EnableLmHeadSketch(*e->pool_)) e->sketch_seconds_ = NowSeconds() - ts;
+    // Stored in the file (a GGUF from `fastvlm quantize`), else built now.
+    if (e->model_->AdoptLmHeadSketch(*e->ckpt_)) {
+      e->sketch_stored_ = true;
+      e->sketch_seconds_ = NowSeconds() - ts;
+    } else if (e->model_->EnableLmHeadSketch(*e->pool_)) {
+      e->sketch_seconds_ = NowSeconds() - ts;
+    }
   }
   e->load_seconds_ = NowSeconds() - t0;
   return e;

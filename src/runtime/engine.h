@@ -115,6 +115,8 @@ class Engine {
   double load_seconds() const { return load_seconds_; }
   // Part of load_seconds() spent building the lm_head sketch (0 when there is none).
   double sketch_seconds() const { return sketch_seconds_; }
+  // Whether the sketch came stored with the weights (checked, not built).
+  bool sketch_stored() const { return sketch_stored_; }
   // Token ids that end a turn: <|im_end|>, <|endoftext|> and config eos ids.
   const std::vector<int32_t>& stop_tokens() const { return stop_tokens_; }
   // Text token ids of the conversation so far (prompts and generated tokens, no image positions).
@@ -137,7 +139,8 @@ class Engine {
   std::vector<float> prompt_embeds_; // spliced prompt (grows to the longest prompt seen)
   bool has_image_ = false;
   int32_t unfed_token_ = -1;
-  double sketch_seconds_ = 0;  // last generated token, in history_ but not yet in the KV cache
+  double sketch_seconds_ = 0;
+  bool sketch_stored_ = false;  // last generated token, in history_ but not yet in the KV cache
   double load_seconds_ = 0;
 };
 

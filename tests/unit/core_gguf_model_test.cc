@@ -22,6 +22,7 @@
 #include "io/config.h"
 #include "io/gguf.h"
 #include "io/safetensors.h"
+#include "llm/lm_head_sketch.h"
 #include "quant/convert.h"
 #include "runtime/engine.h"
 #include "util/safetensors_writer.h"
@@ -228,7 +229,7 @@ TEST(GgufModel, VisionQ8_0WeightsStayCloseToTransformers) {
     auto gf = io::GgufFile::Open(opt.out_path);
     ASSERT_TRUE(gf.ok()) << gf.status().message();
     for (const auto& t : (*gf)->tensors()) {
-      if (t.type != io::GgmlType::kQ8_0) continue;
+      if (t.type != io::GgmlType::kQ8_0 || t.name == llm::kSketchBlocksTensor) continue;
       const bool vision = t.name.find("vision_tower") != std::string::npos ||
                           t.name.find("mm_projector") != std::string::npos ||
                           t.name.find("multi_modal_projector") != std::string::npos;
@@ -238,6 +239,7 @@ TEST(GgufModel, VisionQ8_0WeightsStayCloseToTransformers) {
   }
   EXPECT_GE(q8_vision, 10);
   EXPECT_EQ(q8_other, 0) << "--type f32 leaves the language model unquantized";
+  EXPECT_TRUE(st.lm_head_sketch) << "an f32 lm_head gets its greedy-decoding sketch";
 
   // The projector output for the golden pixels, against transformers' (f32 weights, f32 run).
   std::ifstream d(kDir + "golden/" + g["data"].get<std::string>(), std::ios::binary);
@@ -281,6 +283,78 @@ TEST(GgufModel, VisionQ8_0WeightsStayCloseToTransformers) {
   ASSERT_FALSE(s.ok());
   EXPECT_NE(s.message().find("stored packed for the vision kernels"), std::string::npos)
       << s.message();
+}
+
+// `fastvlm quantize` stores the lm_head sketch beside a float lm_head (none for a quantized
+// one); loading adopts it after its spot check, and greedy answers equal --full-logits ones. A
+// stored sketch that does not match the lm_head (one byte changed in a checked row) is not
+// adopted: the engine builds its own.
+TEST(GgufModel, StoredLmHeadSketchIsCheckedAndUsed) {
+  fastvlm::testing::TempDir tmp;
+  const nlohmann::json g = ReadJson(kDir + "golden/tiny-f32.json");
+  const std::string folder = kDir + g["models"]["hf"].get<std::string>();
+  auto convert = [&](kernels::WType t, const std::string& out, bool sketch = true) {
+    quant::ConvertOptions opt;
+    opt.model_dir = folder;
+    opt.out_path = tmp.path() + "/" + out;
+    opt.type = t;
+    opt.lm_head_sketch = sketch;
+    quant::ConvertStats st;
+    EXPECT_TRUE(quant::ConvertToGguf(opt, &st).ok());
+    return st.lm_head_sketch;
+  };
+  EXPECT_TRUE(convert(kernels::WType::kBF16, "bf16.gguf"));
+  EXPECT_FALSE(convert(kernels::WType::kBF16, "bf16-nosketch.gguf", false));
+  EXPECT_FALSE(convert(kernels::WType::kQ8_0, "q8.gguf"));
+  auto answer = [&](const std::string& file, bool sketch, bool expect_stored) {
+    EngineOptions eo;
+    eo.model_path = tmp.path() + "/" + file;
+    eo.threads = 2;
+    eo.max_context = 256;
+    eo.lm_head_sketch = sketch;
+    auto e = Engine::Load(eo);
+    EXPECT_TRUE(e.ok()) << e.status().message();
+    if (!e.ok()) return std::vector<int32_t>{};
+    EXPECT_EQ((*e)->sketch_stored(), expect_stored) << file;
+    EXPECT_EQ((*e)->model().lm_head_sketch() != nullptr, sketch && file != "q8.gguf") << file;
+    EXPECT_TRUE((*e)->EncodeImageFile(kDir + g["image"].get<std::string>(), {}, nullptr).ok());
+    GenerationOptions go;
+    go.max_tokens = 24;
+    go.ignore_eos = true;
+    std::vector<int32_t> ids;
+    GenerationStats st;
+    EXPECT_TRUE((*e)->Generate(g["prompt_ids_apple"].get<std::vector<int32_t>>(), go,
+                               [&](const std::string&, int32_t id) {
+                                 if (id >= 0) ids.push_back(id);
+                                 return true;
+                               },
+                               &st).ok());
+    if (sketch && file != "q8.gguf") EXPECT_EQ(st.sketch_steps, 23) << file;
+    return ids;
+  };
+  const std::vector<int32_t> full = answer("bf16.gguf", false, false);
+  ASSERT_FALSE(full.empty());
+  EXPECT_EQ(answer("bf16.gguf", true, true), full);
+  EXPECT_EQ(answer("bf16-nosketch.gguf", true, false), full);  // built at load instead
+  answer("q8.gguf", true, false);
+  // Tamper with the stored norms of row 0 (always spot-checked): not adopted, built instead.
+  {
+    auto gf = io::GgufFile::Open(tmp.path() + "/bf16.gguf");
+    ASSERT_TRUE(gf.ok());
+    uint64_t at = 0;
+    for (const auto& t : (*gf)->tensors())
+      if (t.name == llm::kSketchNormsTensor) at = (*gf)->data_offset() + t.offset;
+    ASSERT_NE(at, 0u);
+    gf->reset();
+    std::fstream f(tmp.path() + "/bf16.gguf", std::ios::in | std::ios::out | std::ios::binary);
+    f.seekg(static_cast<std::streamoff>(at));
+    float v;
+    f.read(reinterpret_cast<char*>(&v), 4);
+    v *= 0.5f;  // a bound that is too small would be wrong
+    f.seekp(static_cast<std::streamoff>(at));
+    f.write(reinterpret_cast<const char*>(&v), 4);
+  }
+  EXPECT_EQ(answer("bf16.gguf", true, false), full);
 }
 
 TEST(GgufModel, ForeignOrBrokenGgufIsAClearError) {
