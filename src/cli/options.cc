@@ -133,7 +133,7 @@ void PrintGenerationStats(const GenerationStats& st, double ttft_offset) {
                st.finish_reason.c_str());
   if (st.sketch_steps > 0) {
     const int64_t used = st.sketch_steps - st.sketch_fallbacks;
-    std::fprintf(stderr, "sketch:     %lld of %lld steps, %.1f lm_head rows computed per step (max %lld)\n",
+    std::fprintf(stderr, "sketch:     %lld of %lld steps, %.1f lm_head rows computed per step (most in one step since load: %lld)\n",
                  static_cast<long long>(used), static_cast<long long>(st.sketch_steps),
                  used ? static_cast<double>(st.sketch_candidates) / used : 0.0,
                  static_cast<long long>(st.sketch_max_candidates));

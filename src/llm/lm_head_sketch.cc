@@ -22,6 +22,15 @@ float RoundUp(double v) {
 // Inflation of the stored row norms for the f32 rounding in computing them.
 constexpr double kNormSlack = 1.0 + 1e-4;
 
+// Whether a stored norm is one this build could have computed: the quantized bytes are the same
+// on every SIMD target, but the f32 sums of squares differ in their last bits with the target's
+// summation order (≤ 32·2^-24 relative). A stored norm at least 5e-5 below ours is still above
+// the true norm (ours carries kNormSlack = 1e-4 of margin); one more than 1e-3 above ours would
+// only prune less, but does not belong to this matrix.
+bool NormMatches(float stored, float rebuilt) {
+  return stored >= rebuilt * (1.0f - 5e-5f) && stored <= rebuilt * (1.0f + 1e-3f);
+}
+
 }  // namespace
 
 bool LmHeadSketch::Supports(const kernels::Matrix& w) {
@@ -93,7 +102,7 @@ bool LmHeadSketch::Adopt(const kernels::Matrix& w, const void* blocks, const flo
     Norms got;
     if (!BuildRow(w, rr, x.data(), row.data(), &got) ||
         std::memcmp(row.data(), b + rr * row_bytes, static_cast<size_t>(row_bytes)) != 0 ||
-        std::memcmp(&got, &n[rr], sizeof(Norms)) != 0)
+        !NormMatches(n[rr].diff, got.diff) || !NormMatches(n[rr].sketch, got.sketch))
       return false;
   }
   owned_blocks_.reset();
@@ -124,7 +133,9 @@ int64_t LmHeadSketch::ArgMax(const float* x, int64_t valid, ThreadPool& pool) {
       nd2 += (v - t) * (v - t);
     }
   }
-  if (!std::isfinite(nx2) || !std::isfinite(nt2) || !std::isfinite(nd2)) {
+  // Outside [1e-30, 1e30] the bound's float arithmetic could overflow or lose its relative
+  // margins to underflow (a final RMSNorm output is nowhere near either end).
+  if (!(nx2 >= 1e-60 && nx2 <= 1e60) || !std::isfinite(nt2) || !std::isfinite(nd2)) {
     ++stats_.fallbacks;
     return -1;
   }
@@ -152,11 +163,17 @@ int64_t LmHeadSketch::ArgMax(const float* x, int64_t valid, ThreadPool& pool) {
   };
   for (int64_t i = 0; i < valid; ++i) {
     const float e = Bound(i, ab, cb);
+    // A score that overflowed (or a bound that did) proves nothing: compute the full logits.
+    if (!(std::fabs(scores_[i]) + e <= 3e38f)) {
+      ++stats_.fallbacks;
+      return -1;
+    }
     lower = std::max(lower, scores_[i] - e);
     if (scores_[i] + e >= lower) {
       if (static_cast<int64_t>(cand_.size()) == kMaxCandidates) {
         filter();
-        if (static_cast<int64_t>(cand_.size()) == kMaxCandidates) {
+        // Refiltering that frees little would repeat every few rows: give up instead.
+        if (static_cast<int64_t>(cand_.size()) > kMaxCandidates / 2) {
           ++stats_.fallbacks;
           return -1;
         }

@@ -222,7 +222,11 @@ bool Qwen2Model::AdoptLmHeadSketch(const io::Checkpoint& ckpt) {
   const TensorView* n = ckpt.Find(kSketchNormsTensor);
   const int64_t rows = w_.lm_head.rows, cols = w_.lm_head.cols;
   if (!b || !n || b->dtype != DType::kQ8_0 || n->dtype != DType::kF32 ||
-      b->shape != std::vector<int64_t>{rows, cols} || n->shape != std::vector<int64_t>{rows, 2})
+      b->shape != std::vector<int64_t>{rows, cols} || n->shape != std::vector<int64_t>{rows, 2} ||
+      b->packed_panel != 0 || n->packed_panel != 0 ||
+      b->nbytes != static_cast<size_t>(rows * kernels::RowBytes(kernels::WType::kQ8_0, cols)) ||
+      n->nbytes != static_cast<size_t>(rows) * 2 * sizeof(float) ||
+      reinterpret_cast<uintptr_t>(n->data) % alignof(float) != 0)
     return false;
   return sketch_.Adopt(w_.lm_head, b->data, static_cast<const float*>(n->data));
 }

@@ -138,9 +138,9 @@ class Engine {
   std::vector<float> image_embeds_;  // [image_tokens, hidden]
   std::vector<float> prompt_embeds_; // spliced prompt (grows to the longest prompt seen)
   bool has_image_ = false;
-  int32_t unfed_token_ = -1;
+  int32_t unfed_token_ = -1;  // last generated token, in history_ but not yet in the KV cache
   double sketch_seconds_ = 0;
-  bool sketch_stored_ = false;  // last generated token, in history_ but not yet in the KV cache
+  bool sketch_stored_ = false;
   double load_seconds_ = 0;
 };
 

@@ -287,8 +287,8 @@ TEST(GgufModel, VisionQ8_0WeightsStayCloseToTransformers) {
 
 // `fastvlm quantize` stores the lm_head sketch beside a float lm_head (none for a quantized
 // one); loading adopts it after its spot check, and greedy answers equal --full-logits ones. A
-// stored sketch that does not match the lm_head (one byte changed in a checked row) is not
-// adopted: the engine builds its own.
+// stored sketch that does not match the lm_head (a checked row's norm halved, which would make
+// the bound too small) is not adopted: the engine builds its own.
 TEST(GgufModel, StoredLmHeadSketchIsCheckedAndUsed) {
   fastvlm::testing::TempDir tmp;
   const nlohmann::json g = ReadJson(kDir + "golden/tiny-f32.json");

@@ -192,6 +192,54 @@ TEST(LmHeadSketch, FallsBackWhenTheBoundCannotNarrowIt) {
   EXPECT_EQ(sk.ArgMax(x.data(), 100, pool), FullArgMax(m, x.data(), 100, pool));
   x[3] = NAN;  // not finite: no bound
   EXPECT_EQ(sk.ArgMax(x.data(), rows, pool), -1);
+  std::vector<float> tiny(cols, 1e-36f);  // the bound's margins would underflow
+  EXPECT_EQ(sk.ArgMax(tiny.data(), 100, pool), -1);
+}
+
+// The candidate list fills up with 4096 equal weak rows before a strong row raises the lower
+// bound: refiltering frees the list and the scan goes on to the right answer.
+TEST(LmHeadSketch, RefilteringAFullCandidateListKeepsTheArgMax) {
+  ThreadPool pool(2);
+  const int64_t rows = 5000, cols = 64;
+  std::vector<float> w(rows * cols);
+  std::mt19937 rng(3);
+  std::normal_distribution<float> dist(0.0f, 0.02f);
+  std::vector<float> u(cols);
+  for (auto& v : u) v = dist(rng);
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t k = 0; k < cols; ++k)
+      w[r * cols + k] = r < LmHeadSketch::kMaxCandidates ? u[k] : r == 4200 ? 10.0f * u[k] : dist(rng);
+  const Matrix m{WType::kF32, w.data(), rows, cols};
+  LmHeadSketch sk;
+  ASSERT_TRUE(sk.Build(m, pool));
+  std::vector<float> x(cols);
+  for (int64_t k = 0; k < cols; ++k) x[k] = u[k] / 0.02f;
+  ASSERT_EQ(FullArgMax(m, x.data(), rows, pool), 4200);
+  EXPECT_EQ(sk.ArgMax(x.data(), rows, pool), 4200);
+  EXPECT_EQ(sk.stats().fallbacks, 0);
+}
+
+// A sketch built on one SIMD target is adopted on every other: the stored bytes are identical
+// everywhere and the norms differ only in the last bits of their f32 sums.
+TEST(LmHeadSketch, AStoredSketchIsAdoptedOnEveryTarget) {
+  ThreadPool pool(2);
+  const Head h = MakeHead(WType::kBF16, 1000, 896, 9);
+  LmHeadSketch built;
+  ASSERT_TRUE(built.Build(h.m, pool));
+  const size_t block_bytes = 1000 * kernels::RowBytes(WType::kQ8_0, 896);
+  std::vector<uint8_t> blocks(built.blocks(), built.blocks() + block_bytes);
+  std::vector<float> norms(built.norms(), built.norms() + 2000);
+  for (const std::string& t : kernels::AvailableTargets()) {
+    ASSERT_TRUE(kernels::ForceTarget(t)) << t;
+    LmHeadSketch adopted;
+    EXPECT_TRUE(adopted.Adopt(h.m, blocks.data(), norms.data(), 1000)) << t;
+    // A norm 1e-4 below what it should be could leave the bound too small: refused.
+    std::vector<float> low = norms;
+    low[2 * 500] *= 1.0f - 1e-4f;
+    LmHeadSketch refused;
+    EXPECT_FALSE(refused.Adopt(h.m, blocks.data(), low.data(), 1000)) << t;
+  }
+  kernels::ForceTarget("best");
 }
 
 TEST(LmHeadSketch, RefusesWhatItCannotBound) {
