@@ -224,7 +224,7 @@ struct Args {
   std::string images_dir, prompts_file;
   int repetitions = 5, warmup = 1, load_repetitions = 3, synth_size = 512, prompt_tokens = 256;
   uint64_t seed = 1;
-  bool stop_at_eos = false, no_cold = false, exact = false;
+  bool stop_at_eos = false, no_cold = false, exact = false, full_logits = false;
   std::string output = "table", out;
   std::string font;
 };
@@ -467,6 +467,9 @@ Command RegisterBench(CLI::App& app) {
                "Stop generations at end-of-turn tokens (default: always generate --tokens, for "
                "comparable figures)");
   app.add_flag("--exact", a->exact, "f32 activations in every GEMM (see fastvlm run --help)");
+  app.add_flag("--full-logits", a->full_logits,
+               "Compute every logit at every decode step, as engines without the lm_head sketch "
+               "do (see fastvlm run --help); the generated tokens are the same");
   app.add_option("-o,--output", a->output, "table, json, csv or md")
       ->capture_default_str()->check(CLI::IsMember({"table", "json", "csv", "md"}));
   app.add_option("--out", a->out, "Write the output here instead of stdout (the table still "
@@ -573,6 +576,7 @@ Command RegisterBench(CLI::App& app) {
       EngineOptions eo;
       eo.model_path = c.model;
       eo.threads = c.threads;
+      eo.lm_head_sketch = !a->full_logits;
       eo.image_size = c.image_size;
       ResetPeakRss();
       json load;

@@ -260,6 +260,7 @@ Command RegisterEval(CLI::App& app) {
                     "--reference, --images and --text");
       EngineArgs ea;
       ea.exact = a->exact;
+      ea.full_logits = true;  // eval compares logits: no lm_head sketch
       ea.model = a->candidate;
       ea.threads = a->threads;
       ea.ctx = 1 << 16;
@@ -315,6 +316,7 @@ Command RegisterEval(CLI::App& app) {
     eo.load_vision = !images.empty();
     EngineArgs ea;
     ea.exact = a->exact;
+    ea.full_logits = true;  // eval compares logits: no lm_head sketch
     ea.threads = a->threads;
     ea.ctx = std::max(4096, a->ctx);
     ea.model = a->reference;
