@@ -219,10 +219,10 @@ struct BlockQ8X;  // kernels/quant_blocks.h
 void QuantizeRowQ8X(const float* x, int64_t K, BlockQ8X* out);
 struct BlockQ8_0;  // kernels/quant_blocks.h
 // x[0, n) (n a multiple of 32) → n/32 Q8_0 blocks: d = f16(amax/127), q = x/d rounded to nearest
-// even, clamped to ±127 (the same bytes on every target), and the sums of squares of x − x̃, x̃ and
-// x (x̃ = d·q) into sums[0..2]: f32 within a block (any order), double across blocks. Returns false
+// even, clamped to ±127 (the same bytes on every target), and the sums of squares of x − x̃ and x̃
+// (x̃ = d·q) into sums[0..1]: f32 within a block (any order), double across blocks. Returns false
 // when x or a scale is not finite (out and sums are then unspecified). For llm::LmHeadSketch.
-bool QuantizeRowQ8_0Norms(const float* x, int64_t n, BlockQ8_0* out, double sums[3]);
+bool QuantizeRowQ8_0Norms(const float* x, int64_t n, BlockQ8_0* out, double sums[2]);
 // Dequantizes row `row` of a block matrix into out[0, cols) (ggml's dequantize_row_*).
 void DequantizeRow(const Matrix& w, int64_t row, float* out);
 // Name of the integer dot-product kernel MatMul uses now for block types with small M
@@ -274,7 +274,7 @@ void Axpy(float alpha, const float* x, int64_t n, float* y);
 void Scale(float alpha, float* x, int64_t n);
 void RoPE(float* x, int64_t heads, int64_t head_dim, const float* cos, const float* sin);
 void RowToF32(const Matrix& w, int64_t row, float* out);
-bool QuantizeRowQ8_0Norms(const float* x, int64_t n, BlockQ8_0* out, double sums[3]);
+bool QuantizeRowQ8_0Norms(const float* x, int64_t n, BlockQ8_0* out, double sums[2]);
 void DotColumns(const float* q, const float* kt, int64_t dim, int64_t len, float scale, float* out);
 void WeightedRowSum(const float* p, const float* v, int64_t len, int64_t dim, int64_t ldv,
                     float* out);

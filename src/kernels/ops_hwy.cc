@@ -440,7 +440,7 @@ bool QuantizeRowQ8_0NormsImpl(const float* x, int64_t n, BlockQ8_0* out, double*
   const hn::Rebind<int8_t, decltype(df)> d8;
   const int64_t L = static_cast<int64_t>(hn::Lanes(df));
   const auto lo = hn::Set(df, -127.0f), hi = hn::Set(df, 127.0f);
-  sums[0] = sums[1] = sums[2] = 0.0;
+  sums[0] = sums[1] = 0.0;
   bool finite = true;
   for (int64_t b = 0; b < n / 32; ++b) {
     const float* v = x + b * 32;
@@ -451,7 +451,7 @@ bool QuantizeRowQ8_0NormsImpl(const float* x, int64_t n, BlockQ8_0* out, double*
     const float d = F16ToF32(out[b].d);
     finite = finite && std::isfinite(amax) && std::isfinite(d);
     const auto vid = hn::Set(df, d > 0.0f ? 1.0f / d : 0.0f), vd = hn::Set(df, d);
-    auto s0 = hn::Zero(df), s1 = hn::Zero(df), s2 = hn::Zero(df);
+    auto s0 = hn::Zero(df), s1 = hn::Zero(df);
     for (int64_t k = 0; k < 32; k += L) {
       const auto xv = hn::LoadU(df, v + k);
       const auto q = hn::Min(hi, hn::Max(lo, hn::Round(hn::Mul(xv, vid))));
@@ -460,13 +460,11 @@ bool QuantizeRowQ8_0NormsImpl(const float* x, int64_t n, BlockQ8_0* out, double*
       const auto e = hn::Sub(xv, t);
       s0 = hn::MulAdd(e, e, s0);
       s1 = hn::MulAdd(t, t, s1);
-      s2 = hn::MulAdd(xv, xv, s2);
     }
     sums[0] += hn::GetLane(hn::SumOfLanes(df, s0));
     sums[1] += hn::GetLane(hn::SumOfLanes(df, s1));
-    sums[2] += hn::GetLane(hn::SumOfLanes(df, s2));
   }
-  return finite && std::isfinite(sums[0]) && std::isfinite(sums[1]) && std::isfinite(sums[2]);
+  return finite && std::isfinite(sums[0]) && std::isfinite(sums[1]);
 }
 
 void RowToF32Impl(const Matrix& w, int64_t row, float* out) {
@@ -659,7 +657,7 @@ void RowToF32(const Matrix& w, int64_t row, float* out) {
   if (IsBlockType(w.type)) return DequantizeRow(w, row, out);
   FVLM_DISPATCH(RowToF32, w, row, out);
 }
-bool QuantizeRowQ8_0Norms(const float* x, int64_t n, BlockQ8_0* out, double sums[3]) {
+bool QuantizeRowQ8_0Norms(const float* x, int64_t n, BlockQ8_0* out, double sums[2]) {
   CHECK_EQ(n % 32, 0);
   if (UseReference()) return ref::QuantizeRowQ8_0Norms(x, n, out, sums);
   return HWY_DYNAMIC_DISPATCH(QuantizeRowQ8_0NormsImpl)(x, n, out, sums);

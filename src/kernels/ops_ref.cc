@@ -116,8 +116,8 @@ void RowToF32(const Matrix& w, int64_t row, float* out) {
   for (int64_t c = 0; c < w.cols; ++c) out[c] = Elem(w, row, c);
 }
 
-bool QuantizeRowQ8_0Norms(const float* x, int64_t n, BlockQ8_0* out, double sums[3]) {
-  sums[0] = sums[1] = sums[2] = 0.0;
+bool QuantizeRowQ8_0Norms(const float* x, int64_t n, BlockQ8_0* out, double sums[2]) {
+  sums[0] = sums[1] = 0.0;
   bool finite = true;
   for (int64_t b = 0; b < n / 32; ++b) {
     const float* v = x + b * 32;
@@ -127,18 +127,17 @@ bool QuantizeRowQ8_0Norms(const float* x, int64_t n, BlockQ8_0* out, double sums
     const float d = F16ToF32(out[b].d);
     finite = finite && std::isfinite(amax) && std::isfinite(d);
     const float id = d > 0.0f ? 1.0f / d : 0.0f;
-    float s[3] = {0.0f, 0.0f, 0.0f};
+    float s[2] = {0.0f, 0.0f};
     for (int i = 0; i < 32; ++i) {
       const float q = std::clamp(std::nearbyint(v[i] * id), -127.0f, 127.0f);
       out[b].qs[i] = static_cast<int8_t>(std::isnan(q) ? 0.0f : q);  // NaN: unspecified, not UB
       const float t = d * q, e = v[i] - t;
       s[0] += e * e;
       s[1] += t * t;
-      s[2] += v[i] * v[i];
     }
-    for (int j = 0; j < 3; ++j) sums[j] += s[j];
+    for (int j = 0; j < 2; ++j) sums[j] += s[j];
   }
-  return finite && std::isfinite(sums[0]) && std::isfinite(sums[1]) && std::isfinite(sums[2]);
+  return finite && std::isfinite(sums[0]) && std::isfinite(sums[1]);
 }
 
 void DotColumns(const float* q, const float* kt, int64_t dim, int64_t len, float scale, float* out) {

@@ -40,7 +40,7 @@ bool LmHeadSketch::Supports(const kernels::Matrix& w) {
 bool LmHeadSketch::BuildRow(const kernels::Matrix& w, int64_t r, float* scratch, uint8_t* blocks,
                             Norms* norms) {
   kernels::RowToF32(w, r, scratch);
-  double sums[3];
+  double sums[2];
   if (!kernels::QuantizeRowQ8_0Norms(scratch, w.cols, reinterpret_cast<kernels::BlockQ8_0*>(blocks),
                                      sums))
     return false;
@@ -75,13 +75,17 @@ bool LmHeadSketch::Build(const kernels::Matrix& w, ThreadPool& pool) {
     owned_norms_.shrink_to_fit();
     return false;
   }
-  blocks_ = owned_blocks_.get();
-  norms_ = owned_norms_.data();
-  w_ = w;
-  scores_.assign(static_cast<size_t>(rows), 0.0f);
-  xq_.resize(static_cast<size_t>(cols / kernels::kQBlock));
-  cand_.reserve(kMaxCandidates);
+  Use(w, owned_blocks_.get(), owned_norms_.data());
   return true;
+}
+
+void LmHeadSketch::Use(const kernels::Matrix& w, const uint8_t* blocks, const Norms* norms) {
+  blocks_ = blocks;
+  norms_ = norms;
+  w_ = w;
+  scores_.assign(static_cast<size_t>(w.rows), 0.0f);
+  xq_.resize(static_cast<size_t>(w.cols / kernels::kQBlock));
+  cand_.reserve(kMaxCandidates);
 }
 
 bool LmHeadSketch::Adopt(const kernels::Matrix& w, const void* blocks, const float* norms,
@@ -107,12 +111,7 @@ bool LmHeadSketch::Adopt(const kernels::Matrix& w, const void* blocks, const flo
   }
   owned_blocks_.reset();
   owned_norms_.clear();
-  blocks_ = b;
-  norms_ = n;
-  w_ = w;
-  scores_.assign(static_cast<size_t>(rows), 0.0f);
-  xq_.resize(static_cast<size_t>(w.cols / kernels::kQBlock));
-  cand_.reserve(kMaxCandidates);
+  Use(w, b, n);
   return true;
 }
 

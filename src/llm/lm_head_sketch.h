@@ -84,6 +84,8 @@ class LmHeadSketch {
     float sketch;  // ‖W̃_i‖, rounded up
   };
   static_assert(sizeof(Norms) == 2 * sizeof(float), "norms are stored as float pairs");
+  // Makes (blocks, norms) the sketch of w and sizes the scratch.
+  void Use(const kernels::Matrix& w, const uint8_t* blocks, const Norms* norms);
   // Quantizes row r of w into blocks / norms; false if it is not finite.
   static bool BuildRow(const kernels::Matrix& w, int64_t r, float* scratch, uint8_t* blocks,
                        Norms* norms);

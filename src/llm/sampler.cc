@@ -12,7 +12,7 @@ Sampler::Sampler(const SamplerOptions& opt, int valid_vocab)
     : opt_(opt), valid_vocab_(valid_vocab), rng_(opt.seed) {}
 
 int32_t Sampler::Sample(float* logits, int vocab_rows, const std::vector<int32_t>& history) {
-  const int n = std::min(vocab_rows, valid_vocab_ > 0 ? valid_vocab_ : vocab_rows);
+  const int n = ValidRows(vocab_rows);
   // Repetition penalty (transformers RepetitionPenaltyLogitsProcessor): each distinct token of
   // the history gets logit/penalty if positive, logit·penalty if negative.
   if (opt_.repetition_penalty != 1.0f) {

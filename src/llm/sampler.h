@@ -2,6 +2,7 @@
 // top-p → min-p (the order transformers' logits processors apply them), seeded.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <random>
 #include <vector>
@@ -26,6 +27,13 @@ class Sampler {
   // the token context the repetition penalty looks at.
   int32_t Sample(float* logits, int vocab_rows, const std::vector<int32_t>& history);
   const SamplerOptions& options() const { return opt_; }
+  // Sample picks the argmax of the logits, unchanged (greedy, no repetition penalty): the model
+  // may then find it without computing every logit (Qwen2Model::ForwardTokensGreedy).
+  bool ArgMaxOnly() const { return opt_.temperature <= 0.0f && opt_.repetition_penalty == 1.0f; }
+  // The logits Sample chooses among: [0, ValidRows(vocab_rows)).
+  int ValidRows(int vocab_rows) const {
+    return std::min(vocab_rows, valid_vocab_ > 0 ? valid_vocab_ : vocab_rows);
+  }
 
  private:
   SamplerOptions opt_;

@@ -12,9 +12,9 @@
 #include <thread>
 
 #include "base/float16.h"
+#include "base/thread_pool.h"
 #include "io/config.h"
 #include "io/gguf.h"
-#include "base/thread_pool.h"
 #include "io/safetensors.h"
 #include "llm/lm_head_sketch.h"
 #include "quant/quant.h"

@@ -271,9 +271,9 @@ Status Engine::Generate(const std::vector<int32_t>& prompt, const GenerationOpti
   double t_first = 0;
   bool stopped_by_string = false;
   st.finish_reason = "length";
-  // Plain greedy decoding (no repetition penalty) asks the model for the argmax only, which the
-  // lm_head sketch answers without computing most logits (same token as Sample would pick).
-  const bool greedy = opt.sampling.temperature <= 0.0f && opt.sampling.repetition_penalty == 1.0f;
+  // Plain greedy decoding asks the model for the argmax only, which the lm_head sketch answers
+  // without computing most logits (the token Sample would pick).
+  const bool greedy = sampler.ArgMaxOnly();
   int32_t next = -1;  // the next token, when the model already picked it (greedy)
   const llm::LmHeadSketch* sketch = model_->lm_head_sketch();
   const llm::LmHeadSketchStats sketch0 = sketch ? sketch->stats() : llm::LmHeadSketchStats{};
@@ -321,8 +321,8 @@ Status Engine::Generate(const std::vector<int32_t>& prompt, const GenerationOpti
       break;
     }
     if (greedy) {
-      RETURN_IF_ERROR(model_->ForwardTokensGreedy(&id, 1, tokenizer_->vocab_size(), logits_.data(),
-                                                  &next, *pool_));
+      RETURN_IF_ERROR(model_->ForwardTokensGreedy(&id, 1, sampler.ValidRows(model_->vocab_rows()),
+                                                  logits_.data(), &next, *pool_));
     } else {
       RETURN_IF_ERROR(model_->ForwardTokens(&id, 1, false, logits_.data(), *pool_));
     }

@@ -329,7 +329,9 @@ TEST(GgufModel, StoredLmHeadSketchIsCheckedAndUsed) {
                                  return true;
                                },
                                &st).ok());
-    if (sketch && file != "q8.gguf") EXPECT_EQ(st.sketch_steps, 23) << file;
+    if (sketch && file != "q8.gguf") {
+      EXPECT_EQ(st.sketch_steps, 23) << file;
+    }
     return ids;
   };
   const std::vector<int32_t> full = answer("bf16.gguf", false, false);
