@@ -70,6 +70,15 @@ void QuantizeRowQ8X(const float* x, int64_t K, BlockQ8X* out) {
 
 void DequantizeRow(const Matrix& w, int64_t row, float* out) {
   CHECK(IsBlockType(w.type));
+  if (!w.data) {  // panels only (a GGUF that stores them): this row's blocks as stored first
+    static thread_local std::vector<uint8_t> tmp;
+    tmp.resize(static_cast<size_t>(RowBytes(w.type, w.cols)));
+    UnpackDecodePanels(w, row, 1, tmp.data());
+    Matrix v = w;
+    v.data = tmp.data();
+    v.panels = nullptr;
+    return DequantizeRow(v, 0, out);
+  }
   const uint8_t* r = w.Row(row);
   const int64_t nb = w.cols / kQBlock, bb = BlockBytes(w.type);
   for (int64_t b = 0; b < nb; ++b) {
@@ -193,6 +202,16 @@ QuantRowsFn ChooseRows(WType t, const char** name) {
 // dequantization is 16·K element conversions per panel against M·16·K multiply-adds.
 
 void PackBlockRows(const Matrix& w, int64_t n0, int64_t n, bool bf16, float* row_tmp, void* dst) {
+  if (!w.data) {  // panels only: the task's rows as stored, then the usual packing
+    static thread_local std::vector<uint8_t> rows;
+    rows.resize(static_cast<size_t>(n * RowBytes(w.type, w.cols)));
+    UnpackDecodePanels(w, n0, n, rows.data());
+    Matrix v = w;
+    v.data = rows.data();
+    v.panels = nullptr;
+    v.rows = n;
+    return PackBlockRows(v, 0, n, bf16, row_tmp, dst);
+  }
   if (bf16 && g_intrinsics_bodies && HasBF16DotProduct() && PackBlockRowsBF16X86(w, n0, n, dst))
     return;
   const int64_t K = w.cols, panels = (n + kPackPanel - 1) / kPackPanel, kp_n = K / 2;
@@ -221,6 +240,43 @@ void PackBlockRows(const Matrix& w, int64_t n0, int64_t n, bool bf16, float* row
 // task packs its kNB weight rows as int8 panels (a byte shuffle, no dequantization) for the VNNI
 // GEMM. Not for f32_x targets or under SetBF16DotProduct(false): those keep f32 activations.
 bool g_int8_prefill = true;  // SetQuantPrefillInt8
+
+// The int8 prefill panels (unsigned levels) of rows [n0, n0 + n) from the decode panels: Q8_0's
+// vectors are already the panel's k-groups; Q4_0's vector j holds k-groups 2j (low nibbles) and
+// 2j + 1 (high nibbles). n0 is a multiple of 64 (one row group per prefill task).
+void PackInt8PanelsFromDecode(const Matrix& w, int64_t n0, int64_t n, uint8_t* dst) {
+  CHECK_EQ(n0 % 64, 0);
+  const bool q8 = w.type == WType::kQ8_0;
+  const int64_t nb = w.cols / kQBlock, pb = q8 ? 544 : 288, g = n0 / 64;
+  const uint8_t* src = static_cast<const uint8_t*>(w.panels);
+  for (int64_t i = 0; i * 16 < n; ++i) {
+    for (int64_t b = 0; b < nb; ++b) {
+      const uint8_t* gb = src + (g * nb + b) * 4 * pb;
+      const uint8_t* in = gb + i * (pb - 32);
+      const uint8_t* scales = gb + 4 * (pb - 32) + 32 * i;
+      uint8_t* o = dst + (i * nb + b) * kInt8PanelBlockBytes;
+      if (q8) {
+        std::memcpy(o, in, 512);
+      } else {
+        uint32_t* q = reinterpret_cast<uint32_t*>(o);
+        for (int j = 0; j < 4; ++j)
+          for (int r = 0; r < 16; ++r) {
+            uint32_t v;
+            std::memcpy(&v, in + 64 * j + 4 * r, 4);
+            q[(2 * j) * 16 + r] = v & 0x0F0F0F0Fu;
+            q[(2 * j + 1) * 16 + r] = (v >> 4) & 0x0F0F0F0Fu;
+          }
+      }
+      float* dw = reinterpret_cast<float*>(o + 512);
+      for (int r = 0; r < 16; ++r) {
+        uint16_t h;
+        std::memcpy(&h, scales + 2 * r, 2);
+        dw[r] = F16ToF32(h);
+        dw[16 + r] = 0.0f;
+      }
+    }
+  }
+}
 
 bool UseInt8Prefill(bool f32_x) {
   if (!g_intrinsics_bodies || !g_int8_prefill || f32_x || !ActivationRoundingEnabled())
@@ -262,7 +318,11 @@ void PrefillInt8(const float* x, int64_t ldx, int64_t M, const MatMulTarget* tar
     PackInt8Panels(*t.w, n0, n, /*signed_levels=*/true, dst);
     GemmInt8Arm(t.w->type, xq, M, K, dst, n, bias, t.y + n0, t.ldy);
 #else
-    PackInt8Panels(*t.w, n0, n, /*signed_levels=*/false, dst);
+    if (t.w->panels && DecodePanelsActive()) {
+      PackInt8PanelsFromDecode(*t.w, n0, n, dst);
+    } else {
+      PackInt8Panels(*t.w, n0, n, /*signed_levels=*/false, dst);
+    }
     GemmInt8X86(t.w->type, xq, M, K, dst, n, bias, t.y + n0, t.ldy);
 #endif
   });
@@ -304,6 +364,99 @@ void PrefillQuant(const float* x, int64_t ldx, int64_t M, const MatMulTarget* ta
 void SetQuantIntrinsicsBodies(bool allowed) { g_intrinsics_bodies = allowed; }
 
 void SetQuantPrefillInt8(bool allowed) { g_int8_prefill = allowed; }
+
+namespace {
+bool g_decode_panels = true;  // SetDecodePanels
+}  // namespace
+
+void SetDecodePanels(bool allowed) { g_decode_panels = allowed; }
+
+bool DecodePanelsFit(const Matrix& w) {
+  return (w.type == WType::kQ8_0 || w.type == WType::kQ4_0) && w.rows > 0 && w.rows % 64 == 0 &&
+         w.cols > 0 && w.cols % kQBlock == 0;
+}
+
+bool DecodePanelsActive() {
+  if (!g_decode_panels || !g_intrinsics_bodies || UseReference()) return false;
+#if HWY_ARCH_X86
+  const int64_t t = ActiveTargetsMask();
+  const int64_t best = t & -t;
+  return (best == HWY_AVX3 || best == HWY_AVX3_DL) && HasDecodePanelsX86();
+#else
+  return false;
+#endif
+}
+
+int64_t DecodePanelBytes(const Matrix& w) {
+  CHECK(DecodePanelsFit(w));
+  return w.rows * RowBytes(w.type, w.cols);
+}
+
+void UnpackDecodePanels(const Matrix& w, int64_t row0, int64_t n, void* dst) {
+  CHECK(w.panels != nullptr && DecodePanelsFit(w));
+  CHECK(row0 >= 0 && n >= 0 && row0 + n <= w.rows);
+  const bool q8 = w.type == WType::kQ8_0;
+  const int64_t nb = w.cols / kQBlock, bb = BlockBytes(w.type), pb = q8 ? 544 : 288;
+  const uint8_t* in = static_cast<const uint8_t*>(w.panels);
+  uint8_t* out = static_cast<uint8_t*>(dst);
+  for (int64_t row = row0; row < row0 + n; ++row) {
+    const int64_t g = row / 64, i = (row % 64) / 16, r = row % 16;
+    uint8_t* blk = out + (row - row0) * nb * bb;
+    for (int64_t b = 0; b < nb; ++b, blk += bb) {
+      const uint8_t* gb = in + (g * nb + b) * 4 * pb;
+      std::memcpy(blk, gb + 4 * (pb - 32) + 32 * i + 2 * r, 2);
+      uint32_t od[8];  // lane r of each vector
+      for (int k = 0; k < (q8 ? 8 : 4); ++k) std::memcpy(&od[k], gb + i * (pb - 32) + 64 * k + 4 * r, 4);
+      uint32_t v[8];
+      if (q8) {
+        for (int k = 0; k < 8; ++k) v[k] = od[k] ^ 0x80808080u;
+      } else {  // the inverse of PackDecodePanels' nibble pairing
+        constexpr uint32_t lo = 0x0F0F0F0Fu, hi = 0xF0F0F0F0u;
+        v[0] = (od[0] & lo) | ((od[2] & lo) << 4);
+        v[1] = ((od[0] >> 4) & lo) | (od[2] & hi);
+        v[2] = (od[1] & lo) | ((od[3] & lo) << 4);
+        v[3] = ((od[1] >> 4) & lo) | (od[3] & hi);
+      }
+      std::memcpy(blk + 2, v, q8 ? 32 : 16);
+    }
+  }
+}
+
+void PackDecodePanels(const Matrix& w, int64_t group_begin, int64_t group_end, void* dst) {
+  CHECK(DecodePanelsFit(w));
+  CHECK(group_begin >= 0 && group_end * 64 <= w.rows);
+  const bool q8 = w.type == WType::kQ8_0;
+  const int64_t nb = w.cols / kQBlock, bb = BlockBytes(w.type), pb = q8 ? 544 : 288;
+  uint8_t* out = static_cast<uint8_t*>(dst);
+  // Row by row within a group: each source row is read front to back (one stream the hardware
+  // prefetcher follows), and the group's panels (64 rows: 61 kB at 896 Q8_0 columns, 330 kB at
+  // 4864) stay in L2 while they fill.
+  for (int64_t g = group_begin; g < group_end; ++g) {
+    for (int64_t rr = 0; rr < 64; ++rr) {
+      const int64_t i = rr / 16, r = rr % 16;
+      const uint8_t* blk = w.Row(g * 64 + rr);
+      for (int64_t b = 0; b < nb; ++b, blk += bb) {
+        uint8_t* gb = out + (g * nb + b) * 4 * pb;
+        uint8_t* o = gb + i * (pb - 32);
+        std::memcpy(gb + 4 * (pb - 32) + 32 * i + 2 * r, blk, 2);
+        uint32_t v[8];  // the block's levels as dwords: byte t of v[k] is qs[4k + t]
+        std::memcpy(v, blk + 2, q8 ? 32 : 16);
+        uint32_t* od = reinterpret_cast<uint32_t*>(o) + r;  // lane r of vector k: od[16k]
+        if (q8) {
+          for (int k = 0; k < 8; ++k) od[16 * k] = v[k] ^ 0x80808080u;
+        } else {
+          // Byte k of a Q4_0 block holds element k (low nibble) and k + 16 (high): vector j
+          // pairs elements 8j + t (low) with 8j + 4 + t (high).
+          constexpr uint32_t lo = 0x0F0F0F0Fu, hi = 0xF0F0F0F0u;
+          od[0] = (v[0] & lo) | ((v[1] & lo) << 4);
+          od[16] = (v[2] & lo) | ((v[3] & lo) << 4);
+          od[32] = ((v[0] >> 4) & lo) | (v[1] & hi);
+          od[48] = ((v[2] >> 4) & lo) | (v[3] & hi);
+        }
+      }
+    }
+  }
+}
 
 int64_t Int8PanelBytes(int64_t n, int64_t K) {
   return (n + 15) / 16 * (K / kQBlock) * kInt8PanelBlockBytes;
@@ -408,21 +561,47 @@ void MatMulQuantShared(const float* x, int64_t ldx, int64_t M, const MatMulTarge
   const int64_t K = targets[0].w->cols;
   CHECK_EQ(K % kQBlock, 0);
   if (M > 4) return PrefillQuant(x, ldx, M, targets, count, pool);
+  const bool active = DecodePanelsActive();
+  int with_panels = 0;
+  for (int i = 0; i < count; ++i) with_panels += active && targets[i].w->panels != nullptr;
+  if (with_panels > 0 && with_panels < count) {
+    // Some targets have panels, some do not (e.g. k/v with fewer than 64 rows beside q): the
+    // two kinds in two calls, so each call's row groups stay aligned.
+    constexpr int kMax = 16;
+    CHECK_LE(count, kMax);
+    MatMulTarget a[kMax], b[kMax];
+    int na = 0, nb = 0;
+    for (int i = 0; i < count; ++i) (targets[i].w->panels ? a[na++] : b[nb++]) = targets[i];
+    MatMulQuantShared(x, ldx, M, a, na, pool);
+    MatMulQuantShared(x, ldx, M, b, nb, pool);
+    return;
+  }
+  // Panels: every target's rows are a multiple of 64, so 64-aligned chunks are whole row
+  // groups. Otherwise a matrix stored only as panels would need DecodePanelsActive() (the loader
+  // unpacks such weights where it is false).
+  const bool panels = with_panels == count;
+  for (int i = 0; i < count && !panels; ++i) CHECK(targets[i].w->data != nullptr);
   const char* name = nullptr;
-  const QuantRowsFn rows_fn = ChooseRows(t, &name);
+  const QuantRowsFn rows_fn = panels ? nullptr : ChooseRows(t, &name);
   const BlockQ8X* xq = QuantizeX(x, ldx, M, K);
+  const int64_t nb = K / kQBlock;
   int64_t total = 0;
   for (int i = 0; i < count; ++i) total += targets[i].w->rows;
-  // One weight row at a time per thread: a single sequential stream is what the hardware
-  // prefetcher follows best (see the bf16 GEMV in ops_hwy.cc).
-  pool.ParallelChunks(total, 16, 64, [&](int64_t b, int64_t e, int) {
+  // One weight row (group) at a time per thread: a single sequential stream is what the
+  // hardware prefetcher follows best (see the bf16 GEMV in ops_hwy.cc).
+  pool.ParallelChunks(total, panels ? 64 : 16, 64, [&](int64_t b, int64_t e, int) {
     int64_t start = 0;
     for (int i = 0; i < count && start < e; ++i) {
       const int64_t rows = targets[i].w->rows;
       const int64_t lo = std::max(b, start), hi = std::min(e, start + rows);
       if (lo < hi) {
         const MatMulTarget& tg = targets[i];
-        rows_fn(xq, static_cast<int>(M), *tg.w, lo - start, hi - start, tg.bias, tg.y, tg.ldy);
+        if (panels) {
+          for (int64_t m = 0; m < M; ++m)
+            GemvPanelsX86(xq + m * nb, *tg.w, lo - start, hi - start, tg.bias, tg.y + m * tg.ldy);
+        } else {
+          rows_fn(xq, static_cast<int>(M), *tg.w, lo - start, hi - start, tg.bias, tg.y, tg.ldy);
+        }
       }
       start += rows;
     }

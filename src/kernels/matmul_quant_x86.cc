@@ -702,6 +702,78 @@ void GemmInt8X86(WType t, const BlockQ8X* xq, int64_t M, int64_t K, const void* 
   }
 }
 
+// --- M = 1 on decode panels (ops.h PackDecodePanels) ---------------------------------------
+//
+// Per 64-row group and block: the 8 dwords of x broadcast once, then for each 16-row sub-panel
+// 8 vpdpbusd (Q4_0: on the low / high nibbles of 4 loads; Q8_0: on 8 loads of q + 128) into two
+// chains, started at −8·Σx / −128·Σx, and y += (d_w·d_x)·isum per lane: QuantRowsRef's sum in
+// QuantRowsRef's order (a product, a product, an add; no FMA), so y is bit-identical.
+#define FVLM_TARGET_PANELS                                                                \
+  __attribute__((target("avx2,fma,f16c,avx512f,avx512vl,avx512bw,avx512vnni"),           \
+                 optimize("fp-contract=off")))
+
+template <WType T>
+FVLM_TARGET_PANELS void GemvPanelsT(const BlockQ8X* xq, const Matrix& w, int64_t n0, int64_t n1,
+                                    const float* bias, float* y) {
+  constexpr bool kQ8 = T == WType::kQ8_0;
+  constexpr int64_t pb = kQ8 ? 544 : 288;
+  const int64_t nb = w.cols / kQBlock;
+  const uint8_t* panels = static_cast<const uint8_t*>(w.panels);
+  const __m512i m4 = _mm512_set1_epi8(15);
+  for (int64_t g = n0 / 64; g < n1 / 64; ++g) {
+    __m512 acc[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(),
+                     _mm512_setzero_ps()};
+    const uint8_t* blk = panels + g * nb * 4 * pb;
+    for (int64_t b = 0; b < nb; ++b, blk += 4 * pb) {
+      const BlockQ8X& x = xq[b];
+      __m512i xv[8];
+      for (int k = 0; k < 8; ++k) {
+        int32_t v;
+        std::memcpy(&v, x.qs + 4 * k, 4);
+        xv[k] = _mm512_set1_epi32(v);
+      }
+      const __m512i off = _mm512_set1_epi32((kQ8 ? -128 : -8) * x.sum);
+      const __m512 dx = _mm512_set1_ps(x.d);
+      for (int i = 0; i < 4; ++i) {
+        const uint8_t* qv = blk + i * (pb - 32);
+        __m512i a0 = off, a1 = _mm512_setzero_si512();
+        if constexpr (kQ8) {
+          for (int k = 0; k < 8; k += 2) {
+            a0 = _mm512_dpbusd_epi32(a0, _mm512_load_si512(qv + 64 * k), xv[k]);
+            a1 = _mm512_dpbusd_epi32(a1, _mm512_load_si512(qv + 64 * k + 64), xv[k + 1]);
+          }
+        } else {
+          for (int j = 0; j < 4; ++j) {
+            const __m512i q = _mm512_load_si512(qv + 64 * j);
+            a0 = _mm512_dpbusd_epi32(a0, _mm512_and_si512(q, m4), xv[2 * j]);
+            a1 = _mm512_dpbusd_epi32(a1, _mm512_and_si512(_mm512_srli_epi16(q, 4), m4), xv[2 * j + 1]);
+          }
+        }
+        const __m512 dw =
+            _mm512_cvtph_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(blk + 4 * (pb - 32) + 32 * i)));
+        const __m512 isum = _mm512_cvtepi32_ps(_mm512_add_epi32(a0, a1));
+        acc[i] = _mm512_add_ps(acc[i], _mm512_mul_ps(_mm512_mul_ps(dw, dx), isum));
+      }
+    }
+    for (int i = 0; i < 4; ++i) {
+      float* out = y + g * 64 + 16 * i;
+      __m512 v = acc[i];
+      if (bias) v = _mm512_add_ps(v, _mm512_loadu_ps(bias + g * 64 + 16 * i));
+      _mm512_storeu_ps(out, v);
+    }
+  }
+}
+
+bool HasDecodePanelsX86() { return Cpu().vnni; }
+
+void GemvPanelsX86(const BlockQ8X* xq, const Matrix& w, int64_t n0, int64_t n1, const float* bias,
+                   float* y) {
+  CHECK(w.panels != nullptr && n0 % 64 == 0 && n1 % 64 == 0);
+  if (w.type == WType::kQ8_0) return GemvPanelsT<WType::kQ8_0>(xq, w, n0, n1, bias, y);
+  CHECK(w.type == WType::kQ4_0);
+  GemvPanelsT<WType::kQ4_0>(xq, w, n0, n1, bias, y);
+}
+
 bool QuantizeRowQ8XX86(const float* x, int64_t K, BlockQ8X* out) {
   if (!Cpu().vnni) return false;
   QuantizeRowQ8XAvx512(x, K, out);
@@ -756,6 +828,10 @@ void GemmInt8X86(WType, const BlockQ8X*, int64_t, int64_t, const void*, int64_t,
   CHECK(false);
 }
 bool QuantizeRowQ8XX86(const float*, int64_t, BlockQ8X*) { return false; }
+bool HasDecodePanelsX86() { return false; }
+void GemvPanelsX86(const BlockQ8X*, const Matrix&, int64_t, int64_t, const float*, float*) {
+  CHECK(false);
+}
 
 #endif
 

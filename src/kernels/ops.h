@@ -41,6 +41,10 @@ struct Matrix {
   const void* data = nullptr;
   int64_t rows = 0;
   int64_t cols = 0;
+  // Optional second copy of a Q8_0 / Q4_0 matrix in the decode-panel layout (PackDecodePanels),
+  // owned by whoever built it. When set and the CPU has AVX-512 VNNI, MatMul with M <= 4 and the
+  // int8 prefill read it instead of `data`; everything else reads `data`.
+  const void* panels = nullptr;
   const uint8_t* Row(int64_t r) const {
     return static_cast<const uint8_t*>(data) + r * RowBytes(type, cols);
   }
@@ -240,6 +244,38 @@ const char* QuantPrefillKernelName();
 // false: prefill never takes the int8 path (tests of the float-panel path). Default true. Not
 // thread-safe against concurrent MatMul calls.
 void SetQuantPrefillInt8(bool allowed);
+
+// Decode panels: a Q8_0 / Q4_0 matrix rearranged so that one AVX-512 VNNI instruction takes 4
+// levels of 16 rows against one broadcast dword of x, with no shuffles, no per-row reductions
+// and one sequential stream per thread (the standard layout needs a byte permute per 2-4 blocks
+// and a transposition per 16 blocks: in L2 the panel GEMV runs ~2.5x (Q4_0) to ~3.5x (Q8_0)
+// faster). Rows in groups of 64; in a group, for each 32-column block b, the levels of four
+// sub-panels of 16 rows (Q4_0: 4 × 64 bytes each, vector j, lane r = row, byte t: element 8j + t
+// in the low nibble and 8j + 4 + t in the high one; Q8_0: 8 × 64 bytes, vector g, lane r, byte
+// t: q[4g + t] + 128), then their f16 scales as stored (4 × 32 bytes), so every vector is
+// 64-byte aligned in a 64-byte-aligned buffer. Same size as the matrix.
+// The GEMV computes exactly the scalar reference's y (the same integer sums, scaled and added in
+// the same f32 order).
+//
+// Whether w can have panels: Q8_0 / Q4_0, rows a positive multiple of 64, cols of 32.
+bool DecodePanelsFit(const Matrix& w);
+// Whether MatMul uses panels now (the CPU has AVX-512 VNNI, an AVX-512 target is active, the
+// intrinsics bodies are allowed and SetDecodePanels did not turn them off). Panels are still
+// only worth building where this is true.
+bool DecodePanelsActive();
+// false: MatMul ignores Matrix::panels (A/B tests and benchmarks). Default true. Not thread-safe
+// against concurrent MatMul calls.
+void SetDecodePanels(bool allowed);
+// Bytes of w's panels (== rows · RowBytes). Requires DecodePanelsFit(w).
+int64_t DecodePanelBytes(const Matrix& w);
+// Writes the panels of row groups [group_begin, group_end) (64 rows each) of w into dst (the
+// whole matrix's panel buffer, 64-byte aligned); disjoint ranges may run in parallel.
+void PackDecodePanels(const Matrix& w, int64_t group_begin, int64_t group_end, void* dst);
+// The inverse: rows [row0, row0 + n) of w.panels as stored (RowBytes each) into dst. A matrix
+// may carry only panels (data null: a GGUF of `fastvlm quantize` stores them so); then
+// DequantizeRow / RowToF32 and the f32-activation prefill unpack the rows they need, and the
+// decode bodies for the standard layout must not run (MatMul checks).
+void UnpackDecodePanels(const Matrix& w, int64_t row0, int64_t n, void* dst);
 
 // --- Target selection -----------------------------------------------------------------------
 

@@ -11,6 +11,7 @@
 
 #include <cmath>
 #include <cstdlib>
+#include <algorithm>
 #include <cstring>
 #include <random>
 #include <string>
@@ -278,6 +279,163 @@ TEST_P(QuantOnTarget, PrefillInt8EqualsTheQuantizedProduct) {
           }
           EXPECT_EQ(y[m * ldy + N], -1.0f);
         }
+      }
+    }
+  }
+}
+
+// A 64-byte-aligned copy of w's decode panels, packed in two group ranges (the loader runs
+// ranges in parallel).
+struct Panels {
+  std::vector<uint8_t> buf;
+  Matrix m;
+  explicit Panels(const Matrix& w) : buf(DecodePanelBytes(w) + 64), m(w) {
+    auto* p = buf.data() + (64 - reinterpret_cast<uintptr_t>(buf.data()) % 64) % 64;
+    const int64_t groups = w.rows / 64;
+    PackDecodePanels(w, 0, groups / 2, p);
+    PackDecodePanels(w, groups / 2, groups, p);
+    m.panels = p;
+  }
+};
+
+TEST_P(QuantOnTarget, DecodePanelsAreTheReferenceBitForBit) {
+  // Where panels are active (AVX-512 VNNI with an AVX-512 target) the panel GEMV computes
+  // QuantRowsRef's y bit for bit: the same integer sums, scaled and added in the same order.
+  // Elsewhere MatMul must ignore the panels: the same bits as without them.
+  ThreadPool pool(2);
+  const bool active = DecodePanelsActive();
+  std::printf("  %s: decode panels %s\n", GetParam().c_str(), active ? "active" : "ignored");
+  for (WType t : {WType::kQ8_0, WType::kQ4_0}) {
+    for (auto [N, K] : {std::pair<int64_t, int64_t>{64, 32}, {64, 64}, {128, 896}, {192, 4864},
+                        {1024, 896}, {320, 544}}) {
+      const std::vector<uint8_t> wb = RandomBlocks(t, N, K, 300 + N + K, false);
+      const Matrix w{t, wb.data(), N, K};
+      ASSERT_TRUE(DecodePanelsFit(w));
+      const Panels pw(w);
+      for (int64_t M : {1, 2, 4}) {
+        const int64_t ldx = K + 3, ldy = N + 1;
+        std::vector<float> x = Random(M * ldx, 17 + M), bias = Random(N, 19);
+        for (const float* b : {static_cast<const float*>(nullptr), static_cast<const float*>(bias.data())}) {
+          std::vector<float> y(M * ldy, -1.0f), yr(M * ldy, -1.0f), y0(M * ldy, -1.0f);
+          MatMul(x.data(), ldx, M, pw.m, b, y.data(), ldy, pool);
+          if (active) {
+            ref::MatMul(x.data(), ldx, M, w, b, yr.data(), ldy);
+          } else {
+            MatMul(x.data(), ldx, M, w, b, yr.data(), ldy, pool);
+          }
+          for (int64_t i = 0; i < M * ldy; ++i)
+            ASSERT_EQ(y[i], yr[i]) << WTypeName(t) << " N=" << N << " K=" << K << " M=" << M
+                                   << " i=" << i << (b ? " with bias" : "") << " on " << GetParam();
+          SetDecodePanels(false);  // the switch turns them off
+          MatMul(x.data(), ldx, M, pw.m, b, y0.data(), ldy, pool);
+          SetDecodePanels(true);
+          std::vector<float> y1(M * ldy, -1.0f);
+          MatMul(x.data(), ldx, M, w, b, y1.data(), ldy, pool);
+          ASSERT_EQ(y0, y1) << "SetDecodePanels(false) must ignore the panels";
+        }
+      }
+    }
+  }
+}
+
+TEST_P(QuantOnTarget, DecodePanelsSharedTargets) {
+  // q / k / v of one x in one MatMulShared call, every chunk boundary a row group.
+  ThreadPool pool(2);
+  for (WType t : {WType::kQ8_0, WType::kQ4_0}) {
+    const int64_t K = 896;
+    const std::vector<uint8_t> a = RandomBlocks(t, 896, K, 1, false), b = RandomBlocks(t, 128, K, 2, false),
+                               c = RandomBlocks(t, 64, K, 3, false);
+    const Matrix wa{t, a.data(), 896, K}, wb{t, b.data(), 128, K}, wc{t, c.data(), 64, K};
+    const Panels pa(wa), pb(wb), pc(wc);
+    std::vector<float> x = Random(K, 4), bias = Random(896, 5);
+    std::vector<float> ya(896), yb(128), yc(64), ra(896), rb(128), rc(64);
+    MatMulTarget tg[3] = {{&pa.m, bias.data(), ya.data(), 896}, {&pb.m, nullptr, yb.data(), 128},
+                          {&pc.m, nullptr, yc.data(), 64}};
+    MatMulShared(x.data(), K, 1, tg, 3, pool);
+    MatMul(x.data(), K, 1, pa.m, bias.data(), ra.data(), 896, pool);
+    MatMul(x.data(), K, 1, pb.m, nullptr, rb.data(), 128, pool);
+    MatMul(x.data(), K, 1, pc.m, nullptr, rc.data(), 64, pool);
+    EXPECT_EQ(ya, ra);
+    EXPECT_EQ(yb, rb);
+    EXPECT_EQ(yc, rc);
+    if (!DecodePanelsActive()) continue;
+    // Mixed: a panels-only q beside a k too short for panels (32 rows), as in a small model.
+    const std::vector<uint8_t> d = RandomBlocks(t, 32, K, 6, false);
+    const Matrix wd{t, d.data(), 32, K};
+    Matrix qa = pa.m;
+    qa.data = nullptr;
+    std::vector<float> yd(32), rd(32);
+    MatMulTarget mixed[2] = {{&qa, bias.data(), ya.data(), 896}, {&wd, nullptr, yd.data(), 32}};
+    MatMulShared(x.data(), K, 1, mixed, 2, pool);
+    MatMul(x.data(), K, 1, wd, nullptr, rd.data(), 32, pool);
+    EXPECT_EQ(ya, ra);
+    EXPECT_EQ(yd, rd);
+  }
+}
+
+TEST_P(QuantOnTarget, PrefillFromDecodePanelsSameBits) {
+  // The int8 prefill packs its panels from the decode panels when a matrix has them: the same
+  // panels, so the same bits as packing from the blocks as stored.
+  ThreadPool pool(2);
+  for (WType t : {WType::kQ8_0, WType::kQ4_0}) {
+    for (int64_t K : {64, 896, 4864}) {
+      const int64_t N = 192, M = 9;
+      const std::vector<uint8_t> wb = RandomBlocks(t, N, K, 500 + K, false);
+      const Matrix w{t, wb.data(), N, K};
+      const Panels pw(w);
+      std::vector<float> x = Random(M * K, 6), bias = Random(N, 7);
+      std::vector<float> y(M * N), y0(M * N);
+      MatMul(x.data(), K, M, pw.m, bias.data(), y.data(), N, pool);
+      MatMul(x.data(), K, M, w, bias.data(), y0.data(), N, pool);
+      ASSERT_EQ(y, y0) << WTypeName(t) << " K=" << K << " on " << GetParam();
+    }
+  }
+}
+
+TEST(DecodePanels, UnpackIsTheInverseOfPack) {
+  for (WType t : {WType::kQ8_0, WType::kQ4_0}) {
+    for (auto [N, K] : {std::pair<int64_t, int64_t>{64, 32}, {128, 896}, {192, 4864}}) {
+      const std::vector<uint8_t> wb = RandomBlocks(t, N, K, 700 + K, false);
+      const Matrix w{t, wb.data(), N, K};
+      const Panels pw(w);
+      std::vector<uint8_t> back(wb.size(), 0xAB);
+      UnpackDecodePanels(pw.m, 0, N, back.data());
+      ASSERT_EQ(back, wb) << WTypeName(t) << " N=" << N << " K=" << K;
+      const int64_t rb = RowBytes(t, K);
+      std::vector<uint8_t> some(3 * rb);
+      UnpackDecodePanels(pw.m, 61, 3, some.data());  // across a group boundary
+      ASSERT_TRUE(std::equal(some.begin(), some.end(), wb.begin() + 61 * rb));
+    }
+  }
+}
+
+TEST_P(QuantOnTarget, PanelsOnlyMatricesComputeTheSame) {
+  // A matrix whose weights exist only as panels (data null, as loaded from a GGUF that stores
+  // them): row dequantization, decode (where panels are active) and prefill, with f32 and int8
+  // activations, give the bits of the matrix as stored with the same panels.
+  ThreadPool pool(2);
+  for (WType t : {WType::kQ8_0, WType::kQ4_0}) {
+    const int64_t N = 128, K = 896;
+    const std::vector<uint8_t> wb = RandomBlocks(t, N, K, 900, false);
+    const Matrix w{t, wb.data(), N, K};
+    const Panels pw(w);
+    Matrix only = pw.m;
+    only.data = nullptr;
+    std::vector<float> a(K), b(K);
+    for (int64_t r : {0, 63, 64, 127}) {
+      RowToF32(w, r, a.data());
+      RowToF32(only, r, b.data());
+      ASSERT_EQ(a, b) << WTypeName(t) << " row " << r;
+    }
+    for (int64_t M : {1, 3, 9, 70}) {
+      if (M <= 4 && !DecodePanelsActive()) continue;  // the loader never keeps data null there
+      std::vector<float> x = Random(M * K, 31 + M), y(M * N), y0(M * N);
+      for (bool f32_x : {false, true}) {
+        std::vector<float> y1(M * N);
+        MatMulTarget tg{&only, nullptr, y.data(), N, f32_x}, tg0{&pw.m, nullptr, y0.data(), N, f32_x};
+        MatMulShared(x.data(), K, M, &tg, 1, pool);
+        MatMulShared(x.data(), K, M, &tg0, 1, pool);
+        ASSERT_EQ(y, y0) << WTypeName(t) << " M=" << M << (f32_x ? " f32_x" : "") << " on " << GetParam();
       }
     }
   }
