@@ -224,7 +224,7 @@ struct Args {
   std::string images_dir, prompts_file;
   int repetitions = 5, warmup = 1, load_repetitions = 3, synth_size = 512, prompt_tokens = 256;
   uint64_t seed = 1;
-  bool stop_at_eos = false, no_cold = false, exact = false, full_logits = false;
+  bool stop_at_eos = false, no_cold = false, exact = false, full_logits = false, no_panels = false;
   std::string output = "table", out;
   std::string font;
 };
@@ -470,6 +470,8 @@ Command RegisterBench(CLI::App& app) {
   app.add_flag("--full-logits", a->full_logits,
                "Compute every logit at every decode step, as engines without the lm_head sketch "
                "do (see fastvlm run --help); the generated tokens are the same");
+  app.add_flag("--no-panels", a->no_panels,
+               "Q8_0 / Q4_0 weights: no int8 decode panels (see fastvlm run --help)");
   app.add_option("-o,--output", a->output, "table, json, csv or md")
       ->capture_default_str()->check(CLI::IsMember({"table", "json", "csv", "md"}));
   app.add_option("--out", a->out, "Write the output here instead of stdout (the table still "
@@ -566,6 +568,7 @@ Command RegisterBench(CLI::App& app) {
                 {"runs", json::array()}};
     const bool tty = isatty(2);
     kernels::SetBF16DotProduct(!a->exact);
+    kernels::SetDecodePanels(!a->no_panels);
     int failures = 0;
     for (size_t ci = 0; ci < combos.size(); ++ci) {
       const Combo& c = combos[ci];
@@ -577,6 +580,7 @@ Command RegisterBench(CLI::App& app) {
       eo.model_path = c.model;
       eo.threads = c.threads;
       eo.lm_head_sketch = !a->full_logits;
+      eo.decode_panels = !a->no_panels;
       eo.image_size = c.image_size;
       ResetPeakRss();
       json load;
@@ -637,6 +641,7 @@ Command RegisterBench(CLI::App& app) {
                   {"warmup", a->warmup},
                   {"repetitions", a->repetitions},
                   {"load", load},
+                  {"decode_panels_bytes", e.panels_bytes()},
                   {"tasks", json::array()}};
       for (const Task& t : run_tasks) {
         std::vector<int32_t> ids = llm_ids;

@@ -18,6 +18,7 @@ struct EngineArgs {
   bool exact = false;
   bool verbose = false;
   bool full_logits = false;
+  bool no_panels = false;
 };
 
 struct SamplingArgs {

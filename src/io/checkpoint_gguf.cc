@@ -21,6 +21,7 @@ bool HasGgufMagic(const std::string& path) {
 }
 
 void PopulateGguf(const GgufFile& g) { g.file().Populate(); }
+void ReleaseGguf(const GgufFile& g, const void* p, size_t n) { g.file().Release(p, n); }
 
 Checkpoint::Checkpoint() = default;
 Checkpoint::~Checkpoint() = default;
@@ -30,6 +31,8 @@ namespace {
 // Metadata key prefix of a pre-packed vision weight: "fastvlm.packed.<tensor name>" holds its
 // logical shape (quant/convert.cc writes it, with "fastvlm.packed_panel").
 const std::string kPackedPrefix = "fastvlm.packed.";
+// "fastvlm.decode_panels.<tensor name>" = 64: a language-model matrix stored as decode panels.
+const std::string kDecodePanelsPrefix = "fastvlm.decode_panels.";
 DType FromGgml(GgmlType t) {
   switch (t) {
     case GgmlType::kF32: return DType::kF32;
@@ -215,6 +218,21 @@ StatusOr<std::unique_ptr<Checkpoint>> Checkpoint::OpenGguf(const std::string& pa
                                t.name.c_str());
       }
       v.packed_panel = static_cast<int>(panel);
+    }
+    if (!llamacpp && g.Find(kDecodePanelsPrefix + t.name)) {
+      ASSIGN_OR_RETURN(const uint64_t rows_per_group, g.GetU64(kDecodePanelsPrefix + t.name));
+      const bool block = v.dtype == DType::kQ8_0 || v.dtype == DType::kQ4_0;
+      if (rows_per_group != 64 || !block || v.shape.size() != 2 || v.shape[0] % 64 != 0 ||
+          v.shape[1] % 32 != 0 || v.packed_panel != 0 ||
+          reinterpret_cast<uintptr_t>(v.data) % 64 != 0) {
+        return Status::Error("%s: tensor '%s' (%s %s) is marked as decode panels of %llu rows, "
+                             "which this build cannot read (it writes Q8_0 / Q4_0 matrices of "
+                             "[64k, 32j] in groups of 64 rows, 64-byte aligned); re-convert "
+                             "the model with `fastvlm quantize`",
+                             path.c_str(), t.name.c_str(), DTypeName(v.dtype),
+                             v.ShapeString().c_str(), (unsigned long long)rows_per_group);
+      }
+      v.decode_panels = true;
     }
     ckpt->gguf_tensors_.push_back(std::move(v));
   }

@@ -26,6 +26,7 @@ namespace fastvlm::io {
 // checkpoint_gguf.cc
 bool HasGgufMagic(const std::string& path);
 void PopulateGguf(const GgufFile& g);
+void ReleaseGguf(const GgufFile& g, const void* p, size_t n);
 
 namespace {
 
@@ -363,6 +364,20 @@ void MappedFile::Populate() const {
 void Checkpoint::Populate() const {
   for (const auto& f : files_) f->file().Populate();
   if (gguf_) PopulateGguf(*gguf_);
+}
+
+void MappedFile::Release(const void* p, size_t n) const {
+  const uint8_t* b = static_cast<const uint8_t*>(p);
+  if (!data_ || b < data_ || n > size_ || b - data_ > static_cast<ptrdiff_t>(size_ - n)) return;
+  const uintptr_t page = static_cast<uintptr_t>(::sysconf(_SC_PAGESIZE));
+  const uintptr_t lo = (reinterpret_cast<uintptr_t>(b) + page - 1) / page * page;
+  const uintptr_t hi = (reinterpret_cast<uintptr_t>(b) + n) / page * page;
+  if (lo < hi) ::madvise(reinterpret_cast<void*>(lo), hi - lo, MADV_DONTNEED);
+}
+
+void Checkpoint::Release(const void* p, size_t n) const {
+  for (const auto& f : files_) f->file().Release(p, n);
+  if (gguf_) ReleaseGguf(*gguf_, p, n);
 }
 
 MappedFile::MappedFile(MappedFile&& o) noexcept

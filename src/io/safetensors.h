@@ -43,6 +43,10 @@ struct TensorView {
   // (kernels::PackMatrix layout, panels of `packed_panel` outputs). `shape` is the logical shape
   // of the unpacked tensor; `nbytes` the packed size. Only the vision loader reads these.
   int packed_panel = 0;  // 0: a plain row-major tensor
+  // GGUF files of `fastvlm quantize`: a Q8_0 / Q4_0 language-model matrix stored as int8 decode
+  // panels (kernels::PackDecodePanels; metadata "fastvlm.decode_panels.<name>" = 64). `shape`
+  // and `nbytes` are the matrix's own; the bytes are in the panel order.
+  bool decode_panels = false;
 
   int64_t numel() const;
   std::string ShapeString() const;  // "[896, 3072]"
@@ -72,6 +76,10 @@ class MappedFile {
   // Maps every page of the file now (MADV_POPULATE_READ, or touching one byte per page where
   // the kernel lacks it), so the first forward pass does not pay ~250k page faults.
   void Populate() const;
+  // Drops this process's mapping of the whole pages inside [p, p + n) when that range lies in
+  // the file (MADV_DONTNEED: the page cache keeps them, a later read maps them again). For
+  // weights that are read from a rearranged copy from now on.
+  void Release(const void* p, size_t n) const;
   const std::string& path() const { return path_; }
 
  private:
@@ -132,6 +140,8 @@ class Checkpoint {
   const std::string& path() const { return dir_; }
   // MappedFile::Populate on every shard.
   void Populate() const;
+  // MappedFile::Release on the file holding [p, p + n), if any.
+  void Release(const void* p, size_t n) const;
 
  private:
   Checkpoint();

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -89,6 +90,15 @@ class Qwen2Model {
   // (llm/lm_head_sketch.h). Returns false, leaving it off, for block-type (already quantized)
   // lm_heads and for lm_heads with non-finite values.
   bool EnableLmHeadSketch(ThreadPool& pool);
+  // Rearranges every Q8_0 / Q4_0 weight matrix that fits (kernels::DecodePanelsFit: all of
+  // Qwen2-0.5B's) into decode panels (kernels::PackDecodePanels), in one anonymous buffer this
+  // model owns, when kernels::DecodePanelsActive(). Returns the panels' bytes (0: none built).
+  // The matrices' own data is then read only by embedding lookups and f32-activation prefill
+  // (q/k projections), so a caller may release its pages (io::Checkpoint::Release).
+  int64_t BuildDecodePanels(ThreadPool& pool);
+  // Bytes of the weights the decode GEMV reads as panels now (stored in the file or built),
+  // each tensor once (the tied lm_head is the embeddings).
+  int64_t decode_panel_bytes() const;
   // Uses the sketch stored in the checkpoint (kSketchBlocksTensor / kSketchNormsTensor) when it
   // is there, has the lm_head's shape and passes LmHeadSketch::Adopt's spot check; else false.
   bool AdoptLmHeadSketch(const io::Checkpoint& ckpt);
@@ -102,6 +112,8 @@ class Qwen2Model {
     int32_t* next;
   };
   Status CheckFits(int n) const;
+  std::vector<kernels::Matrix*> DecodeMatrices();  // q/k/v/o, gate/up/down of every layer, lm_head
+  void UnpackStoredPanelsIfInactive();
   Status ForwardTokensImpl(const int32_t* ids, int n, bool all_logits, float* logits,
                            const GreedyOut* greedy, ThreadPool& pool);
   void RunChunk(int m, int start, int n, bool all_logits, float* logits, const GreedyOut* greedy,
@@ -128,6 +140,9 @@ class Qwen2Model {
   std::vector<float> x_, xn_, q_, k_, v_, attn_, gate_, up_, scores_;
   int score_stride_ = 0;
   LmHeadSketch sketch_;
+  std::shared_ptr<void> panels_;  // BuildDecodePanels' buffer (anonymous memory)
+  // UnpackStoredPanelsIfInactive's copies, by the panels they came from.
+  std::map<const void*, std::vector<uint8_t>> unpacked_;
 };
 
 }  // namespace fastvlm::llm

@@ -5,6 +5,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <list>
 #include <map>
 #include <regex>
 #include <set>
@@ -161,8 +162,36 @@ Status ConvertToGguf(const ConvertOptions& opt, ConvertStats* stats,
     st.lm_head_sketch = true;
     return Status::Ok();
   };
+  // Q8_0 / Q4_0 matrices of the language model are stored as int8 decode panels
+  // (kernels::PackDecodePanels), so loading needs no rearranging; the flag names them.
+  // Unpacked copies of panel tensors of a GGUF source: the writer may keep pointers to them
+  // until Write.
+  std::list<std::vector<uint8_t>> unpacked;
+  // `owned`: the bytes are this buffer's (moved into the writer), else the writer points at data.
+  auto add_matrix = [&](const std::string& name, WType type, const std::vector<int64_t>& shape,
+                        const void* data, size_t nbytes, const std::string& count_key,
+                        std::vector<uint8_t>* owned) -> Status {
+    if (opt.decode_panels && shape.size() == 2 && IsDecodeMatrixName(name, cfg.llm_prefix, lm_head_name)) {
+      const kernels::Matrix m{type, data, shape[0], shape[1]};
+      if (kernels::DecodePanelsFit(m)) {
+        std::vector<uint8_t> bytes(static_cast<size_t>(kernels::DecodePanelBytes(m)));
+        kernels::PackDecodePanels(m, 0, m.rows / 64, bytes.data());
+        w.SetU32("fastvlm.decode_panels." + name, 64);
+        ++counts[count_key + " (decode panels)"];
+        return w.AddTensor(name, ToGgml(type), shape, std::move(bytes));
+      }
+    }
+    ++counts[count_key];
+    if (owned) return w.AddTensor(name, ToGgml(type), shape, std::move(*owned));
+    return w.AddTensor(name, ToGgml(type), shape, data, nbytes);
+  };
   for (size_t k = 0; k < all.size(); ++k) {
-    const io::TensorView& t = *all[k];
+    // A source tensor stored as decode panels is read in the standard layout like any other.
+    io::TensorView t = *all[k];
+    if (t.decode_panels) {
+      t.data = StandardBytes(t, &unpacked.emplace_back());
+      t.decode_panels = false;
+    }
     if (progress) progress(static_cast<int>(k), static_cast<int>(all.size()), t.name);
     if (IsStoredSketch(t.name)) continue;
     if (IsDropped(t.name)) {
@@ -245,8 +274,8 @@ Status ConvertToGguf(const ConvertOptions& opt, ConvertStats* stats,
                            kernels::WTypeName(stored));
     }
     if (target == stored && !packed.count(t.name)) {  // as stored, bit for bit
-      ++counts[io::GgmlTypeName(ToGgml(target))];
-      RETURN_IF_ERROR(w.AddTensor(t.name, ToGgml(target), out_shape, t.data, t.nbytes));
+      RETURN_IF_ERROR(add_matrix(t.name, target, out_shape, t.data, t.nbytes,
+                                 io::GgmlTypeName(ToGgml(target)), nullptr));
       RETURN_IF_ERROR(add_sketch(t.name, target, t.data, out_shape));
       ++st.tensors;
       continue;
@@ -288,9 +317,14 @@ Status ConvertToGguf(const ConvertOptions& opt, ConvertStats* stats,
       ++st.tensors;
       continue;
     }
-    ++counts[io::GgmlTypeName(ToGgml(target))];
     RETURN_IF_ERROR(add_sketch(t.name, target, out.data(), out_shape));
-    RETURN_IF_ERROR(w.AddTensor(t.name, ToGgml(target), out_shape, std::move(out)));
+    if (kernels::IsBlockType(target)) {
+      RETURN_IF_ERROR(add_matrix(t.name, target, out_shape, out.data(), out.size(),
+                                 io::GgmlTypeName(ToGgml(target)), &out));
+    } else {
+      ++counts[io::GgmlTypeName(ToGgml(target))];
+      RETURN_IF_ERROR(w.AddTensor(t.name, ToGgml(target), out_shape, std::move(out)));
+    }
     ++st.tensors;
   }
   if (progress) progress(static_cast<int>(all.size()), static_cast<int>(all.size()), "");

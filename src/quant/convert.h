@@ -43,6 +43,10 @@ struct ConvertOptions {
   // beside it (llm/lm_head_sketch.h: kSketchBlocksTensor, kSketchNormsTensor; +0.53 bytes per
   // lm_head weight), so loading does not build it. false: not written (built at load instead).
   bool lm_head_sketch = true;
+  // Q8_0 / Q4_0 language-model matrices (q/k/v/o, gate/up/down, lm_head) that fit
+  // (kernels::DecodePanelsFit) are stored as int8 decode panels, the layout the decode GEMV
+  // reads, so loading does not rearrange them. false: the standard (llama.cpp) block layout.
+  bool decode_panels = true;
 };
 
 struct ConvertStats {

@@ -271,7 +271,16 @@ Status ExportLlm(const ExportLlmOptions& opt, ExportLlmStats* stats,
     if (matrix) ++matrix_types[target];
     st.parameters += t->numel();
     ++counts[io::GgmlTypeName(ToGgml(target))];
-    if (target == stored) {  // bit for bit, straight from the mapping
+    // A matrix stored as decode panels (a GGUF of `fastvlm quantize`) goes out in the standard
+    // block layout llama.cpp reads.
+    std::vector<uint8_t> std_bytes;
+    const void* tdata = StandardBytes(*t, &std_bytes);
+    if (target == stored) {  // bit for bit
+      if (t->decode_panels) {
+        RETURN_IF_ERROR(w.AddTensor(it.gguf, ToGgml(target), t->shape, std::move(std_bytes)));
+        ++st.tensors;
+        continue;
+      }
       RETURN_IF_ERROR(w.AddTensor(it.gguf, ToGgml(target), t->shape, t->data, t->nbytes));
       ++st.tensors;
       continue;
@@ -281,7 +290,7 @@ Status ExportLlm(const ExportLlmOptions& opt, ExportLlmStats* stats,
     std::vector<uint8_t> out(static_cast<size_t>(nrows) * out_row);
     row_f32.resize(static_cast<size_t>(cols));
     for (int64_t r = 0; r < nrows; ++r) {
-      const uint8_t* srow = static_cast<const uint8_t*>(t->data) + r * src_row;
+      const uint8_t* srow = static_cast<const uint8_t*>(tdata) + r * src_row;
       if (kernels::IsBlockType(stored)) {
         DequantizeRow(stored, srow, cols, row_f32.data());
       } else {

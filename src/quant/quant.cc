@@ -183,6 +183,30 @@ ErrorStats Compare(const float* ref, const float* got, int64_t n) {
   return s;
 }
 
+const void* StandardBytes(const io::TensorView& t, std::vector<uint8_t>* scratch) {
+  if (!t.decode_panels) return t.data;
+  WType type;
+  CHECK(StoredWType(t.dtype, &type) && t.shape.size() == 2);
+  kernels::Matrix m{type, nullptr, t.shape[0], t.shape[1]};
+  m.panels = t.data;
+  scratch->resize(t.nbytes);
+  kernels::UnpackDecodePanels(m, 0, m.rows, scratch->data());
+  return scratch->data();
+}
+
+bool IsDecodeMatrixName(const std::string& name, const std::string& llm_prefix,
+                        const std::string& lm_head_name) {
+  if (name == lm_head_name) return true;
+  if (name.rfind(llm_prefix + "layers.", 0) != 0) return false;
+  for (const char* s : {".self_attn.q_proj.weight", ".self_attn.k_proj.weight",
+                        ".self_attn.v_proj.weight", ".self_attn.o_proj.weight",
+                        ".mlp.gate_proj.weight", ".mlp.up_proj.weight", ".mlp.down_proj.weight"}) {
+    const size_t n = std::strlen(s);
+    if (name.size() > n && name.compare(name.size() - n, n, s) == 0) return true;
+  }
+  return false;
+}
+
 bool StoredWType(io::DType d, WType* out) {
   switch (d) {
     case io::DType::kF32: *out = WType::kF32; return true;

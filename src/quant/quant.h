@@ -4,9 +4,11 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
+#include <vector>
 
 #include "io/safetensors.h"  // DType
-#include "kernels/ops.h"  // WType, RowBytes (header-only: quant does not link kernels)
+#include "kernels/ops.h"  // WType, RowBytes, UnpackDecodePanels
 #include "kernels/quant_blocks.h"
 
 namespace fastvlm::quant {
@@ -33,6 +35,13 @@ double ElementErrorBound(WType t, float d_f16);
 // The WType of a stored tensor's dtype (float or ggml block type); false for dtypes that are not
 // weights (integers, f64, bool).
 bool StoredWType(io::DType d, WType* out);
+// The bytes of t in the standard (row-major) layout: t.data, or for a tensor stored as decode
+// panels (TensorView::decode_panels) an unpacked copy in *scratch.
+const void* StandardBytes(const io::TensorView& t, std::vector<uint8_t>* scratch);
+// Whether `name` is a language-model matrix the decode GEMV reads (q/k/v/o, gate/up/down, or
+// `lm_head_name`): the tensors `fastvlm quantize` stores as decode panels when Q8_0 / Q4_0.
+bool IsDecodeMatrixName(const std::string& name, const std::string& llm_prefix,
+                        const std::string& lm_head_name);
 
 struct ErrorStats {
   double max_abs = 0;  // max |ref − got|

@@ -118,6 +118,26 @@ StatusOr<std::unique_ptr<Engine>> Engine::Load(const EngineOptions& opt) {
       e->sketch_seconds_ = NowSeconds() - ts;
     }
   }
+  if (opt.decode_panels) {
+    const double tp = NowSeconds();
+    e->panels_bytes_ = e->model_->BuildDecodePanels(*e->pool_);
+    if (e->panels_bytes_ > 0) {
+      // The kernels read the panels now; the file's copy of those weights is needed only for
+      // embedding rows and f32-activation prefill, which map their pages again on demand.
+      // (Release ignores ranges outside the checkpoint's files.)
+      const llm::Qwen2Weights& w = e->model_->weights();
+      auto release = [&](const kernels::Matrix& m) {
+        if (m.panels && m.data)
+          ckpt->Release(m.data, static_cast<size_t>(m.rows * kernels::RowBytes(m.type, m.cols)));
+      };
+      for (const llm::Qwen2Layer& L : w.layers)
+        for (const kernels::Matrix* m : {&L.q_proj, &L.k_proj, &L.v_proj, &L.o_proj, &L.gate_proj,
+                                         &L.up_proj, &L.down_proj})
+          release(*m);
+      release(w.lm_head);
+      e->panels_seconds_ = NowSeconds() - tp;
+    }
+  }
   e->load_seconds_ = NowSeconds() - t0;
   return e;
 }

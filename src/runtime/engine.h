@@ -32,6 +32,11 @@ struct EngineOptions {
   // only the rows that could win (llm/lm_head_sketch.h): the same tokens, ~half the lm_head reads,
   // about 0.5 bytes per lm_head weight more memory. false: every decode step computes all logits.
   bool lm_head_sketch = true;
+  // Q8_0 / Q4_0 language-model weights are also rearranged into decode panels at load where the
+  // CPU has AVX-512 VNNI (kernels::PackDecodePanels: decode and int8 prefill read the copy; the
+  // file's pages of those weights are released, so memory stays about the same). false: the
+  // kernels read the weights as stored.
+  bool decode_panels = true;
 };
 
 struct ImageOptions {
@@ -117,6 +122,9 @@ class Engine {
   double sketch_seconds() const { return sketch_seconds_; }
   // Whether the sketch came stored with the weights (checked, not built).
   bool sketch_stored() const { return sketch_stored_; }
+  // Bytes of decode panels built at load (0: none), and the part of load_seconds() it took.
+  int64_t panels_bytes() const { return panels_bytes_; }
+  double panels_seconds() const { return panels_seconds_; }
   // Token ids that end a turn: <|im_end|>, <|endoftext|> and config eos ids.
   const std::vector<int32_t>& stop_tokens() const { return stop_tokens_; }
   // Text token ids of the conversation so far (prompts and generated tokens, no image positions).
@@ -141,6 +149,8 @@ class Engine {
   int32_t unfed_token_ = -1;  // last generated token, in history_ but not yet in the KV cache
   double sketch_seconds_ = 0;
   bool sketch_stored_ = false;
+  int64_t panels_bytes_ = 0;
+  double panels_seconds_ = 0;
   double load_seconds_ = 0;
 };
 
