@@ -6,6 +6,8 @@
 // Prefill (M = prefill_M, default 256; 0 skips it): GFLOP/s.
 // hot (third argument "hot"): the decode GEMV also on matrices small enough to stay in L2 (no
 // DRAM traffic): the rate the kernel's instructions allow, to tell compute- from memory-bound.
+// Q8_0 / Q4_0 run twice: on the blocks as stored ("q8_0") and on int8 decode panels ("q8_0p",
+// kernels::PackDecodePanels; only where DecodePanelsActive()).
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -45,8 +47,24 @@ std::vector<uint8_t> MakeWeights(WType t, int64_t N, int64_t K, std::mt19937& rn
   return w;
 }
 
-double TimeMatMul(WType t, int64_t N, int64_t K, int64_t M, ThreadPool& pool, double* bytes_out,
+struct Variant {
+  WType t;
+  bool panels;
+  std::string Name() const { return std::string(kernels::WTypeName(t)) + (panels ? "p" : ""); }
+};
+
+std::vector<Variant> Variants() {
+  std::vector<Variant> v;
+  for (WType t : {WType::kBF16, WType::kQ8_0, WType::kQ4_0, WType::kQ4_1}) {
+    v.push_back({t, false});
+    if ((t == WType::kQ8_0 || t == WType::kQ4_0) && kernels::DecodePanelsActive()) v.push_back({t, true});
+  }
+  return v;
+}
+
+double TimeMatMul(Variant var, int64_t N, int64_t K, int64_t M, ThreadPool& pool, double* bytes_out,
                   bool hot = false) {
+  const WType t = var.t;
   std::mt19937 rng(1);
   const int64_t bytes = N * kernels::RowBytes(t, K);
   const int copies =
@@ -54,11 +72,24 @@ double TimeMatMul(WType t, int64_t N, int64_t K, int64_t M, ThreadPool& pool, do
   std::vector<std::vector<uint8_t>> ws;
   ws.push_back(MakeWeights(t, N, K, rng));
   for (int c = 1; c < copies; ++c) ws.push_back(ws[0]);
+  // Panels: each copy rearranged into a 64-byte-aligned buffer of its own.
+  std::vector<std::vector<uint8_t>> ps(var.panels ? copies : 0);
+  std::vector<const void*> pp(copies, nullptr);
+  for (size_t c = 0; c < ps.size(); ++c) {
+    const kernels::Matrix w{t, ws[c].data(), N, K};
+    ps[c].resize(static_cast<size_t>(kernels::DecodePanelBytes(w)) + 64);
+    uint8_t* p = ps[c].data() + (64 - reinterpret_cast<uintptr_t>(ps[c].data()) % 64) % 64;
+    kernels::PackDecodePanels(w, 0, N / 64, p);
+    pp[c] = p;
+    std::vector<uint8_t>().swap(ws[c]);  // only the panels are read
+    ws[c].resize(0);
+  }
   std::vector<float> x(M * K), y(M * N);
   std::normal_distribution<float> d(0, 1);
   for (auto& v : x) v = d(rng);
   auto run = [&](int c) {
-    kernels::Matrix w{t, ws[c].data(), N, K};
+    kernels::Matrix w{t, var.panels ? nullptr : ws[c].data(), N, K};
+    w.panels = pp[c];
     kernels::MatMul(x.data(), K, M, w, nullptr, y.data(), N, pool);
   };
   for (int c = 0; c < copies; ++c) run(c);  // warm-up, page faults
@@ -89,30 +120,30 @@ int main(int argc, char** argv) {
               kernels::QuantGemvKernelName(), pool.size());
   const double kDram = 33.0;  // GB/s, measured 2-thread read on the reference machine
   std::printf("\nDecode GEMV (M=1), weights from DRAM:\n");
-  for (WType t : {WType::kBF16, WType::kQ8_0, WType::kQ4_0, WType::kQ4_1}) {
+  for (const Variant& v : Variants()) {
     double token_s = 0, token_bytes = 0;
     for (const auto& s : shapes) {
       double bytes;
-      const double per = TimeMatMul(t, s.N, s.K, 1, pool, &bytes);
+      const double per = TimeMatMul(v, s.N, s.K, 1, pool, &bytes);
       token_s += per * s.per_token;
       token_bytes += bytes * s.per_token;
-      std::printf("  %-5s %-20s %8.3f ms  %6.1f GB/s (%3.0f%% of %.0f)\n", kernels::WTypeName(t),
+      std::printf("  %-5s %-20s %8.3f ms  %6.1f GB/s (%3.0f%% of %.0f)\n", v.Name().c_str(),
                   s.name, per * 1e3, bytes / per / 1e9, 100 * bytes / per / 1e9 / kDram, kDram);
     }
     std::printf("  %-5s per token: %.0f MB in %.2f ms = %.1f GB/s -> %.1f tokens/s (GEMVs only)\n",
-                kernels::WTypeName(t), token_bytes / 1e6, token_s * 1e3,
+                v.Name().c_str(), token_bytes / 1e6, token_s * 1e3,
                 token_bytes / token_s / 1e9, 1.0 / token_s);
   }
   if (argc > 3 && std::strcmp(argv[3], "hot") == 0) {
     std::printf("\nDecode GEMV (M=1), weights hot in L2 (%d threads; ~256 KB per thread):\n",
                 pool.size());
-    for (WType t : {WType::kBF16, WType::kQ8_0, WType::kQ4_0, WType::kQ4_1}) {
+    for (const Variant& v : Variants()) {
       for (int64_t K : {896, 4864}) {
         const int64_t N = std::max<int64_t>(
-            16, (256 << 10) * pool.size() / kernels::RowBytes(t, K) / 16 * 16);
+            64, (256 << 10) * pool.size() / kernels::RowBytes(v.t, K) / 64 * 64);
         double bytes;
-        const double per = TimeMatMul(t, N, K, 1, pool, &bytes, true);
-        std::printf("  %-5s %5lldx%-5lld %8.1f us  %6.1f GB/s\n", kernels::WTypeName(t),
+        const double per = TimeMatMul(v, N, K, 1, pool, &bytes, true);
+        std::printf("  %-5s %5lldx%-5lld %8.1f us  %6.1f GB/s\n", v.Name().c_str(),
                     (long long)N, (long long)K, per * 1e6, bytes / per / 1e9);
       }
     }
@@ -130,7 +161,7 @@ int main(int argc, char** argv) {
       for (const auto& s : shapes) {
         if (s.N > 10000) continue;
         double bytes;
-        const double per = TimeMatMul(t, s.N, s.K, Mp, pool, &bytes);
+        const double per = TimeMatMul({t, false}, s.N, s.K, Mp, pool, &bytes);
         std::printf("  %-5s %-16s %-20s %8.3f ms  %7.1f GFLOP/s\n", kernels::WTypeName(t), path,
                     s.name, per * 1e3, 2.0 * Mp * s.N * s.K / per / 1e9);
       }

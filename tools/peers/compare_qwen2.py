@@ -14,7 +14,7 @@ llama-bench's tg computes every logit. --full-logits adds a second decode run pe
 
 usage: compare_qwen2.py --fastvlm build/fastvlm --model DIR --llama-bench PATH --gguf FILE
                         [--threads 2] [--prompt 256] [--gen 128] [--rounds 7] [--exact]
-                        [--full-logits] [--json OUT]
+                        [--full-logits] [--no-panels] [--json OUT]
 """
 import argparse
 import json
@@ -54,6 +54,9 @@ def main():
     ap.add_argument("--exact", action="store_true", help="pass --exact to fastvlm")
     ap.add_argument("--full-logits", action="store_true",
                     help="also time our decode with --full-logits (every logit, every step)")
+    ap.add_argument("--no-panels", action="store_true",
+                    help="also time our decode with --no-panels (q8_0 / q4_0 weights as stored, "
+                         "no int8 decode panels)")
     ap.add_argument("--json", help="write all samples here")
     args = ap.parse_args()
     extra = ["--exact"] if args.exact else []
@@ -61,8 +64,11 @@ def main():
     # script checks the count fastvlm reports).
     long_prompt = " ".join(["hello world"] * (args.prompt // 2))
     s = {"ours_pp": [], "ours_tg": [], "llama_pp": [], "llama_tg": [], "load": []}
-    if args.full_logits:
-        s["ours_tg_full"] = []
+    # Extra decode rows of ours, each with one more flag: (sample key, flag, label).
+    variants = [v for v, on in ((("ours_tg_full", "--full-logits", "--full-logits"), args.full_logits),
+                                (("ours_tg_nopanels", "--no-panels", "--no-panels"), args.no_panels)) if on]
+    for key, _, _ in variants:
+        s[key] = []
     for r in range(args.rounds):
         s["load"].append(open("/proc/loadavg").read().split()[0])
         s["llama_pp"].append(run_llama(args, args.prompt, 0))
@@ -74,10 +80,10 @@ def main():
         _, _, ndec, tdec = run_ours(args, "hello", args.gen + 1, extra)
         s["ours_tg"].append(ndec / tdec)
         full = ""
-        if args.full_logits:
-            _, _, ndec, tdec = run_ours(args, "hello", args.gen + 1, extra + ["--full-logits"])
-            s["ours_tg_full"].append(ndec / tdec)
-            full = f" full-logits {s['ours_tg_full'][-1]:.2f}"
+        for key, flag, label in variants:
+            _, _, ndec, tdec = run_ours(args, "hello", args.gen + 1, extra + [flag])
+            s[key].append(ndec / tdec)
+            full += f" {label} {s[key][-1]:.2f}"
         print(f"round {r + 1}/{args.rounds}: pp ours {s['ours_pp'][-1]:.1f} llama {s['llama_pp'][-1]:.1f}"
               f" | tg ours {s['ours_tg'][-1]:.2f}{full} llama {s['llama_tg'][-1]:.2f} (load {s['load'][-1]})",
               file=sys.stderr)
@@ -86,18 +92,18 @@ def main():
     # per-round ratios is less sensitive to slow drifts of the machine than a ratio of medians.
     med["paired_pp_ratio"] = statistics.median(a / b for a, b in zip(s["ours_pp"], s["llama_pp"]))
     med["paired_tg_ratio"] = statistics.median(a / b for a, b in zip(s["ours_tg"], s["llama_tg"]))
-    if args.full_logits:
-        med["paired_tg_full_ratio"] = statistics.median(
-            a / b for a, b in zip(s["ours_tg_full"], s["llama_tg"]))
+    for key, _, _ in variants:
+        med["paired_" + key[len("ours_"):] + "_ratio"] = statistics.median(
+            a / b for a, b in zip(s[key], s["llama_tg"]))
     print("| phase | fastvlm.cpp (median) | llama.cpp (median) | ratio of medians | median of per-round ratios |")
     print("|---|---|---|---|---|")
     print(f"| prefill {args.prompt} tok/s | {med['ours_pp']:.1f} | {med['llama_pp']:.1f} | "
           f"{med['ours_pp'] / med['llama_pp']:.2f}x | {med['paired_pp_ratio']:.2f}x |")
     print(f"| decode {args.gen} tok/s | {med['ours_tg']:.2f} | {med['llama_tg']:.2f} | "
           f"{med['ours_tg'] / med['llama_tg']:.2f}x | {med['paired_tg_ratio']:.2f}x |")
-    if args.full_logits:
-        print(f"| decode {args.gen} tok/s, --full-logits | {med['ours_tg_full']:.2f} | {med['llama_tg']:.2f} | "
-              f"{med['ours_tg_full'] / med['llama_tg']:.2f}x | {med['paired_tg_full_ratio']:.2f}x |")
+    for key, _, label in variants:
+        print(f"| decode {args.gen} tok/s, {label} | {med[key]:.2f} | {med['llama_tg']:.2f} | "
+              f"{med[key] / med['llama_tg']:.2f}x | {med['paired_' + key[len('ours_'):] + '_ratio']:.2f}x |")
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"args": vars(args), "samples": s, "medians": med,
