@@ -30,10 +30,11 @@ void AddEngineOptions(CLI::App& app, EngineArgs& a) {
                "are computed: the same tokens, fewer bytes read per step, +0.5 byte per lm_head "
                "weight of memory");
   app.add_flag("--no-panels", a.no_panels,
-               "Q8_0 / Q4_0 weights: run the kernels on the weights as stored instead of "
-               "rearranging them into int8 decode panels at load (on AVX-512 VNNI CPUs the panels "
-               "cost ~0.1-0.2 s of load at 0.5B and decode faster; their logits equal the scalar "
-               "reference's bit for bit, the as-stored kernels' differ in f32 rounding)");
+               "Q8_0 / Q4_0 weights: run the kernels on the blocks as stored instead of int8 "
+               "decode panels (AVX-512 VNNI CPUs; a GGUF from `fastvlm quantize` stores the "
+               "panels, other files are rearranged at load, ~0.1-0.3 s at 0.5B). The panels "
+               "decode faster and their logits equal the scalar reference's bit for bit; the "
+               "as-stored kernels' differ in f32 rounding");
 }
 
 void AddSamplingOptions(CLI::App& app, SamplingArgs& a) {

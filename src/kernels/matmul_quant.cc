@@ -68,17 +68,25 @@ void QuantizeRowQ8X(const float* x, int64_t K, BlockQ8X* out) {
   }
 }
 
+namespace {
+// Rows [n0, n0 + n) of a panels-only matrix (data null: a GGUF that stores decode panels) as
+// stored, in this thread's buffer: a matrix of n rows for the code that reads the standard
+// layout. Valid until the thread's next call.
+Matrix StandardRows(const Matrix& w, int64_t n0, int64_t n) {
+  static thread_local std::vector<uint8_t> rows;
+  rows.resize(static_cast<size_t>(n * RowBytes(w.type, w.cols)));
+  UnpackDecodePanels(w, n0, n, rows.data());
+  Matrix v = w;
+  v.data = rows.data();
+  v.panels = nullptr;
+  v.rows = n;
+  return v;
+}
+}  // namespace
+
 void DequantizeRow(const Matrix& w, int64_t row, float* out) {
   CHECK(IsBlockType(w.type));
-  if (!w.data) {  // panels only (a GGUF that stores them): this row's blocks as stored first
-    static thread_local std::vector<uint8_t> tmp;
-    tmp.resize(static_cast<size_t>(RowBytes(w.type, w.cols)));
-    UnpackDecodePanels(w, row, 1, tmp.data());
-    Matrix v = w;
-    v.data = tmp.data();
-    v.panels = nullptr;
-    return DequantizeRow(v, 0, out);
-  }
+  if (!w.data) return DequantizeRow(StandardRows(w, row, 1), 0, out);
   const uint8_t* r = w.Row(row);
   const int64_t nb = w.cols / kQBlock, bb = BlockBytes(w.type);
   for (int64_t b = 0; b < nb; ++b) {
@@ -202,16 +210,7 @@ QuantRowsFn ChooseRows(WType t, const char** name) {
 // dequantization is 16·K element conversions per panel against M·16·K multiply-adds.
 
 void PackBlockRows(const Matrix& w, int64_t n0, int64_t n, bool bf16, float* row_tmp, void* dst) {
-  if (!w.data) {  // panels only: the task's rows as stored, then the usual packing
-    static thread_local std::vector<uint8_t> rows;
-    rows.resize(static_cast<size_t>(n * RowBytes(w.type, w.cols)));
-    UnpackDecodePanels(w, n0, n, rows.data());
-    Matrix v = w;
-    v.data = rows.data();
-    v.panels = nullptr;
-    v.rows = n;
-    return PackBlockRows(v, 0, n, bf16, row_tmp, dst);
-  }
+  if (!w.data) return PackBlockRows(StandardRows(w, n0, n), 0, n, bf16, row_tmp, dst);
   if (bf16 && g_intrinsics_bodies && HasBF16DotProduct() && PackBlockRowsBF16X86(w, n0, n, dst))
     return;
   const int64_t K = w.cols, panels = (n + kPackPanel - 1) / kPackPanel, kp_n = K / 2;
@@ -521,6 +520,7 @@ void PackInt8PanelsT(const Matrix& w, int64_t n0, int64_t n, bool signed_levels,
 }  // namespace
 
 void PackInt8Panels(const Matrix& w, int64_t n0, int64_t n, bool signed_levels, void* dst) {
+  if (!w.data) return PackInt8Panels(StandardRows(w, n0, n), 0, n, signed_levels, dst);
   auto* o = static_cast<uint8_t*>(dst);
   switch (w.type) {
     case WType::kQ8_0: return PackInt8PanelsT<WType::kQ8_0>(w, n0, n, signed_levels, o);

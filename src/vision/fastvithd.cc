@@ -181,6 +181,12 @@ class Loader {
                            "quantize`",
                            name.c_str(), t->file.c_str(), io::DTypeName(t->dtype));
     }
+    if (t->decode_panels) {
+      return Status::Error("tensor '%s' in %s is stored as language-model decode panels, which "
+                           "the vision tower does not read; re-convert the model with `fastvlm "
+                           "quantize`",
+                           name.c_str(), t->file.c_str());
+    }
     m.data = t->data;
     m.rows = shape[0];
     m.cols = shape[1];
