@@ -222,7 +222,7 @@ Command RegisterEval(CLI::App& app) {
     std::string reference, candidate, prompts_file, text_file, json_out, kld_base;
     std::vector<std::string> images;
     int tokens = 32, ctx = 512, threads = 0, chunks = 0;
-    bool exact = false;
+    bool exact = false, no_panels = false;
   };
   auto a = std::make_shared<Args>();
   app.add_option("-r,--reference", a->reference,
@@ -246,6 +246,9 @@ Command RegisterEval(CLI::App& app) {
   app.add_flag("--exact", a->exact,
                "Both models multiply float (f32/bf16/f16) weights with f32 activations, not the "
                "CPU's bf16 dot product: the reference's logits are then its f32 logits");
+  app.add_flag("--no-panels", a->no_panels,
+               "Both models: q8_0 / q4_0 weights through the kernels for the blocks as stored, "
+               "not the int8 decode panels (see fastvlm run --help)");
   app.add_option("--kld-base", a->kld_base,
                  "Compare --candidate with llama.cpp's logits from `llama-perplexity "
                  "--kl-divergence-base FILE` instead of a --reference model");
@@ -260,6 +263,7 @@ Command RegisterEval(CLI::App& app) {
                     "--reference, --images and --text");
       EngineArgs ea;
       ea.exact = a->exact;
+      ea.no_panels = a->no_panels;
       ea.full_logits = true;  // eval compares logits: no lm_head sketch
       ea.model = a->candidate;
       ea.threads = a->threads;
@@ -316,6 +320,7 @@ Command RegisterEval(CLI::App& app) {
     eo.load_vision = !images.empty();
     EngineArgs ea;
     ea.exact = a->exact;
+    ea.no_panels = a->no_panels;
     ea.full_logits = true;  // eval compares logits: no lm_head sketch
     ea.threads = a->threads;
     ea.ctx = std::max(4096, a->ctx);
@@ -484,6 +489,7 @@ Command RegisterEval(CLI::App& app) {
                 {"candidate_weight_type", ctype},
                 {"tokens", a->tokens},
                 {"exact", a->exact},
+                {"no_panels", a->no_panels},
                 {"items", items},
                 {"summary", summary}};
       std::ofstream out(a->json_out);
