@@ -31,7 +31,7 @@ void AddEngineOptions(CLI::App& app, EngineArgs& a) {
                "weight of memory");
   app.add_flag("--no-panels", a.no_panels,
                "Q8_0 / Q4_0 weights: run the kernels on the blocks as stored instead of int8 "
-               "decode panels (AVX-512 VNNI CPUs; a GGUF from `fastvlm quantize` stores the "
+               "decode panels (AVX-512 VNNI or ARM64 dot-product CPUs; a GGUF from `fastvlm quantize` stores the "
                "panels, other files are rearranged at load, ~0.1-0.3 s at 0.5B). The panels "
                "decode faster and their logits equal the scalar reference's bit for bit; the "
                "as-stored kernels' differ in f32 rounding");

@@ -243,7 +243,8 @@ bool g_int8_prefill = true;  // SetQuantPrefillInt8
 // The int8 prefill panels (unsigned levels) of rows [n0, n0 + n) from the decode panels: Q8_0's
 // vectors are already the panel's k-groups; Q4_0's vector j holds k-groups 2j (low nibbles) and
 // 2j + 1 (high nibbles). n0 is a multiple of 64 (one row group per prefill task).
-void PackInt8PanelsFromDecode(const Matrix& w, int64_t n0, int64_t n, uint8_t* dst) {
+void PackInt8PanelsFromDecode(const Matrix& w, int64_t n0, int64_t n, bool signed_levels,
+                              uint8_t* dst) {
   CHECK_EQ(n0 % 64, 0);
   const bool q8 = w.type == WType::kQ8_0;
   const int64_t nb = w.cols / kQBlock, pb = q8 ? 544 : 288, g = n0 / 64;
@@ -254,16 +255,21 @@ void PackInt8PanelsFromDecode(const Matrix& w, int64_t n0, int64_t n, uint8_t* d
       const uint8_t* in = gb + i * (pb - 32);
       const uint8_t* scales = gb + 4 * (pb - 32) + 32 * i;
       uint8_t* o = dst + (i * nb + b) * kInt8PanelBlockBytes;
-      if (q8) {
+      uint32_t* q = reinterpret_cast<uint32_t*>(o);
+      if (q8) {  // q + 128; signed: q (the top bit flipped back)
         std::memcpy(o, in, 512);
-      } else {
-        uint32_t* q = reinterpret_cast<uint32_t*>(o);
+        if (signed_levels)
+          for (int k = 0; k < 128; ++k) q[k] ^= 0x80808080u;
+      } else {  // nibbles; signed: q − 8 without borrows, as BlockLevels does
+        auto level = [signed_levels](uint32_t v) {
+          return signed_levels ? ((v | 0x80808080u) - 0x08080808u) ^ 0x80808080u : v;
+        };
         for (int j = 0; j < 4; ++j)
           for (int r = 0; r < 16; ++r) {
             uint32_t v;
             std::memcpy(&v, in + 64 * j + 4 * r, 4);
-            q[(2 * j) * 16 + r] = v & 0x0F0F0F0Fu;
-            q[(2 * j + 1) * 16 + r] = (v >> 4) & 0x0F0F0F0Fu;
+            q[(2 * j) * 16 + r] = level(v & 0x0F0F0F0Fu);
+            q[(2 * j + 1) * 16 + r] = level((v >> 4) & 0x0F0F0F0Fu);
           }
       }
       float* dw = reinterpret_cast<float*>(o + 512);
@@ -313,15 +319,15 @@ void PrefillInt8(const float* x, int64_t ldx, int64_t M, const MatMulTarget* tar
     static thread_local std::vector<uint8_t> panel;
     uint8_t* dst = Aligned64(panel, Int8PanelBytes(kNB, K));
     const float* bias = t.bias ? t.bias + n0 : nullptr;
+    const bool signed_levels = HWY_ARCH_ARM_A64;  // ARM64 SDOT: signed; x86 VNNI: unsigned
+    if (t.w->panels && DecodePanelsActive()) {
+      PackInt8PanelsFromDecode(*t.w, n0, n, signed_levels, dst);
+    } else {
+      PackInt8Panels(*t.w, n0, n, signed_levels, dst);
+    }
 #if HWY_ARCH_ARM_A64
-    PackInt8Panels(*t.w, n0, n, /*signed_levels=*/true, dst);
     GemmInt8Arm(t.w->type, xq, M, K, dst, n, bias, t.y + n0, t.ldy);
 #else
-    if (t.w->panels && DecodePanelsActive()) {
-      PackInt8PanelsFromDecode(*t.w, n0, n, dst);
-    } else {
-      PackInt8Panels(*t.w, n0, n, /*signed_levels=*/false, dst);
-    }
     GemmInt8X86(t.w->type, xq, M, K, dst, n, bias, t.y + n0, t.ldy);
 #endif
   });
@@ -377,11 +383,14 @@ bool DecodePanelsFit(const Matrix& w) {
 
 bool DecodePanelsActive() {
   if (!g_decode_panels || !g_intrinsics_bodies || UseReference()) return false;
-#if HWY_ARCH_X86
   const int64_t t = ActiveTargetsMask();
   const int64_t best = t & -t;
+#if HWY_ARCH_X86
   return (best == HWY_AVX3 || best == HWY_AVX3_DL) && HasDecodePanelsX86();
+#elif HWY_ARCH_ARM_A64
+  return best == HWY_NEON && HasDecodePanelsArm();
 #else
+  (void)best;
   return false;
 #endif
 }
@@ -597,8 +606,13 @@ void MatMulQuantShared(const float* x, int64_t ldx, int64_t M, const MatMulTarge
       if (lo < hi) {
         const MatMulTarget& tg = targets[i];
         if (panels) {
-          for (int64_t m = 0; m < M; ++m)
+          for (int64_t m = 0; m < M; ++m) {
+#if HWY_ARCH_ARM_A64
+            GemvPanelsArm(xq + m * nb, *tg.w, lo - start, hi - start, tg.bias, tg.y + m * tg.ldy);
+#else
             GemvPanelsX86(xq + m * nb, *tg.w, lo - start, hi - start, tg.bias, tg.y + m * tg.ldy);
+#endif
+          }
         } else {
           rows_fn(xq, static_cast<int>(M), *tg.w, lo - start, hi - start, tg.bias, tg.y, tg.ldy);
         }

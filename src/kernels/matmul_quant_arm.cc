@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <cstring>
 
+#include "base/check.h"
 #include "base/float16.h"
 #include "kernels/matmul_quant_internal.h"
 
@@ -168,7 +169,81 @@ void Int8PanelsArm(const BlockQ8X* xq, int64_t M, int64_t K, const uint8_t* pane
   }
 }
 
+// --- M = 1 on decode panels (ops.h PackDecodePanels), as the x86 body does ----------------
+//
+// A 64-byte vector of a sub-panel is four NEON vectors of 4 rows × 4 levels, so SDOT against the
+// x dword broadcast to all lanes gives 4 rows' sums per instruction. Q8_0 levels are stored as
+// q + 128: flipping the top bit gives q (signed × signed, no offset); Q4_0 nibbles (0..15) are
+// valid int8 and the sum starts at −8·Σx. Then y += (d_w·d_x)·isum per lane, a product, a product
+// and an add (this file is compiled with -ffp-contract=off): QuantRowsRef's y bit for bit.
+template <WType T>
+FVLM_TARGET_DOTPROD void GemvPanelsArmT(const BlockQ8X* xq, const Matrix& w, int64_t n0,
+                                        int64_t n1, const float* bias, float* y) {
+  constexpr bool kQ8 = T == WType::kQ8_0;
+  constexpr int64_t pb = kQ8 ? 544 : 288, qb = pb - 32;
+  const int64_t nb = w.cols / kQBlock;
+  const uint8_t* panels = static_cast<const uint8_t*>(w.panels);
+  const uint8x16_t m4 = vdupq_n_u8(15), flip = vdupq_n_u8(0x80);
+  for (int64_t g = n0 / 64; g < n1 / 64; ++g) {
+    float32x4_t acc[16];
+    for (auto& a : acc) a = vdupq_n_f32(0.0f);
+    const uint8_t* blk = panels + g * nb * 4 * pb;
+    for (int64_t b = 0; b < nb; ++b, blk += 4 * pb) {
+      const BlockQ8X& x = xq[b];
+      int8x16_t xv[8];
+      for (int k = 0; k < 8; ++k) {
+        int32_t v;
+        std::memcpy(&v, x.qs + 4 * k, 4);
+        xv[k] = vreinterpretq_s8_s32(vdupq_n_s32(v));
+      }
+      const int32x4_t off = vdupq_n_s32(kQ8 ? 0 : -8 * x.sum);
+      const float32x4_t dx = vdupq_n_f32(x.d);
+      for (int i = 0; i < 4; ++i) {
+        const uint8_t* qv = blk + i * qb;
+        const uint16_t* sc = reinterpret_cast<const uint16_t*>(blk + 4 * qb + 32 * i);
+        for (int q = 0; q < 4; ++q) {
+          int32x4_t a0 = off, a1 = vdupq_n_s32(0);
+          if constexpr (kQ8) {
+            for (int k = 0; k < 8; k += 2) {
+              a0 = vdotq_s32(a0, vreinterpretq_s8_u8(veorq_u8(vld1q_u8(qv + 64 * k + 16 * q), flip)), xv[k]);
+              a1 = vdotq_s32(a1, vreinterpretq_s8_u8(veorq_u8(vld1q_u8(qv + 64 * k + 64 + 16 * q), flip)),
+                             xv[k + 1]);
+            }
+          } else {
+            for (int j = 0; j < 4; ++j) {
+              const uint8x16_t v = vld1q_u8(qv + 64 * j + 16 * q);
+              a0 = vdotq_s32(a0, vreinterpretq_s8_u8(vandq_u8(v, m4)), xv[2 * j]);
+              a1 = vdotq_s32(a1, vreinterpretq_s8_u8(vshrq_n_u8(v, 4)), xv[2 * j + 1]);
+            }
+          }
+          const float32x4_t dw = vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16(sc + 4 * q)));
+          const float32x4_t isum = vcvtq_f32_s32(vaddq_s32(a0, a1));
+          acc[4 * i + q] = vaddq_f32(acc[4 * i + q], vmulq_f32(vmulq_f32(dw, dx), isum));
+        }
+      }
+    }
+    for (int r = 0; r < 16; ++r) {
+      float32x4_t v = acc[r];
+      if (bias) v = vaddq_f32(v, vld1q_f32(bias + g * 64 + 4 * r));
+      vst1q_f32(y + g * 64 + 4 * r, v);
+    }
+  }
+}
+
 }  // namespace
+
+bool HasDecodePanelsArm() {
+  static const bool dotprod = HasDotProd();
+  return dotprod;
+}
+
+void GemvPanelsArm(const BlockQ8X* xq, const Matrix& w, int64_t n0, int64_t n1, const float* bias,
+                   float* y) {
+  CHECK(w.panels != nullptr && n0 % 64 == 0 && n1 % 64 == 0);
+  if (w.type == WType::kQ8_0) return GemvPanelsArmT<WType::kQ8_0>(xq, w, n0, n1, bias, y);
+  CHECK(w.type == WType::kQ4_0);
+  GemvPanelsArmT<WType::kQ4_0>(xq, w, n0, n1, bias, y);
+}
 
 bool HasInt8PrefillArm() {
   static const bool dotprod = HasDotProd();
@@ -200,6 +275,8 @@ QuantRowsFn QuantRowsArm(WType t, const char** name) {
 #else  // !FVLM_HAVE_QUANT_ARM
 
 QuantRowsFn QuantRowsArm(WType, const char**) { return nullptr; }
+bool HasDecodePanelsArm() { return false; }
+void GemvPanelsArm(const BlockQ8X*, const Matrix&, int64_t, int64_t, const float*, float*) {}
 bool HasInt8PrefillArm() { return false; }
 void GemmInt8Arm(WType, const BlockQ8X*, int64_t, int64_t, const void*, int64_t, const float*,
                  float*, int64_t) {}

@@ -48,6 +48,10 @@ void GemmInt8Arm(WType t, const BlockQ8X* xq, int64_t M, int64_t K, const void* 
 bool HasDecodePanelsX86();
 void GemvPanelsX86(const BlockQ8X* xq, const Matrix& w, int64_t n0, int64_t n1, const float* bias,
                    float* y);
+// The same on ARM64 with the dot-product instructions (matmul_quant_arm.cc).
+bool HasDecodePanelsArm();
+void GemvPanelsArm(const BlockQ8X* xq, const Matrix& w, int64_t n0, int64_t n1, const float* bias,
+                   float* y);
 // QuantizeRowQ8X with AVX-512 (same bits); false where the CPU lacks it.
 bool QuantizeRowQ8XX86(const float* x, int64_t K, BlockQ8X* out);
 // The ARM64 dot-product (SDOT) body when the CPU has it (matmul_quant_arm.cc), or null; also null

@@ -259,9 +259,10 @@ void SetQuantPrefillInt8(bool allowed);
 //
 // Whether w can have panels: Q8_0 / Q4_0, rows a positive multiple of 64, cols of 32.
 bool DecodePanelsFit(const Matrix& w);
-// Whether MatMul uses panels now (the CPU has AVX-512 VNNI, an AVX-512 target is active, the
-// intrinsics bodies are allowed and SetDecodePanels did not turn them off). Panels are still
-// only worth building where this is true.
+// Whether MatMul uses panels now: the CPU has AVX-512 VNNI with an AVX-512 target active, or is
+// ARM64 with the dot-product instructions (SDOT: one 16-byte quarter of a vector is 4 rows × 4
+// levels) with the NEON target; the intrinsics bodies are allowed and SetDecodePanels did not
+// turn them off. Panels are only worth building where this is true.
 bool DecodePanelsActive();
 // false: MatMul ignores Matrix::panels (A/B tests and benchmarks). Default true. Not thread-safe
 // against concurrent MatMul calls.

@@ -33,10 +33,11 @@ struct EngineOptions {
   // about 0.5 bytes per lm_head weight more memory. false: every decode step computes all logits.
   bool lm_head_sketch = true;
   // Q8_0 / Q4_0 language-model weights stored in the standard block layout are rearranged into
-  // decode panels at load where the CPU has AVX-512 VNNI (kernels::PackDecodePanels: decode and
-  // int8 prefill read the copy; the file's pages of those weights are released, so memory stays
-  // about the same). false: none are built. Panels a GGUF stores are used either way, unless
-  // kernels::SetDecodePanels(false) (then they are unpacked at load), as `--no-panels` does.
+  // decode panels at load where the CPU runs them (kernels::DecodePanelsActive: AVX-512 VNNI,
+  // ARM64 dot product). Decode and int8 prefill read the copy; the file's pages of those weights
+  // are released, so memory stays about the same. false: none are built. Panels a GGUF stores
+  // are used either way, unless kernels::SetDecodePanels(false) (then they are unpacked at
+  // load), as `--no-panels` does.
   bool decode_panels = true;
 };
 
