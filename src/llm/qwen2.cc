@@ -261,7 +261,8 @@ int64_t Qwen2Model::decode_panel_bytes() const {
   return bytes;
 }
 
-int64_t Qwen2Model::BuildDecodePanels(ThreadPool& pool) {
+int64_t Qwen2Model::BuildDecodePanels(ThreadPool& pool,
+                                      const std::function<void(const void*, size_t)>& release) {
   if (panels_ || !kernels::DecodePanelsActive()) return 0;
   std::vector<kernels::Matrix*> ms;
   for (kernels::Matrix* m : DecodeMatrices())  // not those the file stores as panels already
@@ -287,6 +288,10 @@ int64_t Qwen2Model::BuildDecodePanels(ThreadPool& pool) {
     const int64_t g0 = (task - task_start[i]) * kGroups;
     const int64_t g1 = std::min(ms[i]->rows / 64, g0 + kGroups);
     kernels::PackDecodePanels(*ms[i], g0, g1, base + offset[i]);
+    if (release) {
+      const int64_t row_bytes = kernels::RowBytes(ms[i]->type, ms[i]->cols);
+      release(ms[i]->Row(g0 * 64), static_cast<size_t>((g1 - g0) * 64 * row_bytes));
+    }
   });
   for (size_t i = 0; i < ms.size(); ++i) ms[i]->panels = base + offset[i];
   return static_cast<int64_t>(bytes);

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -94,8 +95,11 @@ class Qwen2Model {
   // Qwen2-0.5B's) into decode panels (kernels::PackDecodePanels), in one anonymous buffer this
   // model owns, when kernels::DecodePanelsActive(). Returns the panels' bytes (0: none built).
   // The matrices' own data is then read only by embedding lookups and f32-activation prefill
-  // (q/k projections), so a caller may release its pages (io::Checkpoint::Release).
-  int64_t BuildDecodePanels(ThreadPool& pool);
+  // (q/k projections), so a caller may release its pages: `release` (may be empty) is called
+  // with each range of source rows as soon as its panels are written (io::Checkpoint::Release),
+  // so the weights are not held twice while building.
+  int64_t BuildDecodePanels(ThreadPool& pool,
+                            const std::function<void(const void*, size_t)>& release = {});
   // Bytes of the weights the decode GEMV reads as panels now (stored in the file or built),
   // each tensor once (the tied lm_head is the embeddings).
   int64_t decode_panel_bytes() const;

@@ -120,21 +120,13 @@ StatusOr<std::unique_ptr<Engine>> Engine::Load(const EngineOptions& opt) {
   }
   if (opt.decode_panels) {
     const double tp = NowSeconds();
-    e->panels_bytes_ = e->model_->BuildDecodePanels(*e->pool_);
+    // The kernels read the panels from now on; the file's copy of those weights is needed only
+    // for embedding rows and f32-activation prefill, which map their pages again on demand. Each
+    // range is released as soon as its panels are written (Release ignores ranges outside the
+    // checkpoint's files), so the weights are not resident twice.
+    e->panels_bytes_ = e->model_->BuildDecodePanels(
+        *e->pool_, [ckpt](const void* p, size_t n) { ckpt->Release(p, n); });
     if (e->panels_bytes_ > 0) {
-      // The kernels read the panels now; the file's copy of those weights is needed only for
-      // embedding rows and f32-activation prefill, which map their pages again on demand.
-      // (Release ignores ranges outside the checkpoint's files.)
-      const llm::Qwen2Weights& w = e->model_->weights();
-      auto release = [&](const kernels::Matrix& m) {
-        if (m.panels && m.data)
-          ckpt->Release(m.data, static_cast<size_t>(m.rows * kernels::RowBytes(m.type, m.cols)));
-      };
-      for (const llm::Qwen2Layer& L : w.layers)
-        for (const kernels::Matrix* m : {&L.q_proj, &L.k_proj, &L.v_proj, &L.o_proj, &L.gate_proj,
-                                         &L.up_proj, &L.down_proj})
-          release(*m);
-      release(w.lm_head);
       e->panels_seconds_ = NowSeconds() - tp;
     }
   }
