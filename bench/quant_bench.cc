@@ -82,7 +82,6 @@ double TimeMatMul(Variant var, int64_t N, int64_t K, int64_t M, ThreadPool& pool
     kernels::PackDecodePanels(w, 0, N / 64, p);
     pp[c] = p;
     std::vector<uint8_t>().swap(ws[c]);  // only the panels are read
-    ws[c].resize(0);
   }
   std::vector<float> x(M * K), y(M * N);
   std::normal_distribution<float> d(0, 1);

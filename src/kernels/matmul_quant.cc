@@ -283,9 +283,11 @@ void PackInt8PanelsFromDecode(const Matrix& w, int64_t n0, int64_t n, bool signe
   }
 }
 
-bool UseInt8Prefill(bool f32_x) {
-  if (!g_intrinsics_bodies || !g_int8_prefill || f32_x || !ActivationRoundingEnabled())
-    return false;
+// Whether the int8 intrinsics bodies (prefill GEMM, decode panels) run now: the CPU has AVX-512
+// VNNI and an AVX-512 target is active, or ARM64's dot product with the NEON target; and the
+// intrinsics bodies are allowed.
+bool Int8IntrinsicsActive() {
+  if (!g_intrinsics_bodies) return false;
   const int64_t t = ActiveTargetsMask();
   const int64_t best = t & -t;
 #if HWY_ARCH_X86
@@ -296,6 +298,10 @@ bool UseInt8Prefill(bool f32_x) {
   (void)best;
   return false;
 #endif
+}
+
+bool UseInt8Prefill(bool f32_x) {
+  return g_int8_prefill && !f32_x && ActivationRoundingEnabled() && Int8IntrinsicsActive();
 }
 
 void PrefillInt8(const float* x, int64_t ldx, int64_t M, const MatMulTarget* targets, int count,
@@ -382,17 +388,7 @@ bool DecodePanelsFit(const Matrix& w) {
 }
 
 bool DecodePanelsActive() {
-  if (!g_decode_panels || !g_intrinsics_bodies || UseReference()) return false;
-  const int64_t t = ActiveTargetsMask();
-  const int64_t best = t & -t;
-#if HWY_ARCH_X86
-  return (best == HWY_AVX3 || best == HWY_AVX3_DL) && HasDecodePanelsX86();
-#elif HWY_ARCH_ARM_A64
-  return best == HWY_NEON && HasDecodePanelsArm();
-#else
-  (void)best;
-  return false;
-#endif
+  return g_decode_panels && !UseReference() && Int8IntrinsicsActive();
 }
 
 int64_t DecodePanelBytes(const Matrix& w) {

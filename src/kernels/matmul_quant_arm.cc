@@ -232,11 +232,6 @@ FVLM_TARGET_DOTPROD void GemvPanelsArmT(const BlockQ8X* xq, const Matrix& w, int
 
 }  // namespace
 
-bool HasDecodePanelsArm() {
-  static const bool dotprod = HasDotProd();
-  return dotprod;
-}
-
 void GemvPanelsArm(const BlockQ8X* xq, const Matrix& w, int64_t n0, int64_t n1, const float* bias,
                    float* y) {
   CHECK(w.panels != nullptr && n0 % 64 == 0 && n1 % 64 == 0);
@@ -275,7 +270,6 @@ QuantRowsFn QuantRowsArm(WType t, const char** name) {
 #else  // !FVLM_HAVE_QUANT_ARM
 
 QuantRowsFn QuantRowsArm(WType, const char**) { return nullptr; }
-bool HasDecodePanelsArm() { return false; }
 void GemvPanelsArm(const BlockQ8X*, const Matrix&, int64_t, int64_t, const float*, float*) {}
 bool HasInt8PrefillArm() { return false; }
 void GemmInt8Arm(WType, const BlockQ8X*, int64_t, int64_t, const void*, int64_t, const float*,

@@ -42,14 +42,12 @@ void GemmInt8X86(WType t, const BlockQ8X* xq, int64_t M, int64_t K, const void* 
 bool HasInt8PrefillArm();
 void GemmInt8Arm(WType t, const BlockQ8X* xq, int64_t M, int64_t K, const void* panels, int64_t n,
                  const float* bias, float* y, int64_t ldy);
-// Decode panels (ops.h): whether the CPU has the AVX-512 VNNI panel GEMV, and the GEMV itself:
-// rows [n0, n1) (multiples of 64) of w.panels against one row of quantized x; y[n] as
-// QuantRowsRef computes it, bit for bit.
-bool HasDecodePanelsX86();
+// Decode panels (ops.h): the GEMV on rows [n0, n1) (multiples of 64) of w.panels against one row
+// of quantized x; y[n] as QuantRowsRef computes it, bit for bit. Needs what the int8 prefill
+// needs (HasInt8PrefillX86 / HasInt8PrefillArm).
 void GemvPanelsX86(const BlockQ8X* xq, const Matrix& w, int64_t n0, int64_t n1, const float* bias,
                    float* y);
 // The same on ARM64 with the dot-product instructions (matmul_quant_arm.cc).
-bool HasDecodePanelsArm();
 void GemvPanelsArm(const BlockQ8X* xq, const Matrix& w, int64_t n0, int64_t n1, const float* bias,
                    float* y);
 // QuantizeRowQ8X with AVX-512 (same bits); false where the CPU lacks it.

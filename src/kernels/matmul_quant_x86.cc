@@ -764,8 +764,6 @@ FVLM_TARGET_PANELS void GemvPanelsT(const BlockQ8X* xq, const Matrix& w, int64_t
   }
 }
 
-bool HasDecodePanelsX86() { return Cpu().vnni; }
-
 void GemvPanelsX86(const BlockQ8X* xq, const Matrix& w, int64_t n0, int64_t n1, const float* bias,
                    float* y) {
   CHECK(w.panels != nullptr && n0 % 64 == 0 && n1 % 64 == 0);
@@ -828,7 +826,6 @@ void GemmInt8X86(WType, const BlockQ8X*, int64_t, int64_t, const void*, int64_t,
   CHECK(false);
 }
 bool QuantizeRowQ8XX86(const float*, int64_t, BlockQ8X*) { return false; }
-bool HasDecodePanelsX86() { return false; }
 void GemvPanelsX86(const BlockQ8X*, const Matrix&, int64_t, int64_t, const float*, float*) {
   CHECK(false);
 }

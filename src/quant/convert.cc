@@ -162,11 +162,11 @@ Status ConvertToGguf(const ConvertOptions& opt, ConvertStats* stats,
     st.lm_head_sketch = true;
     return Status::Ok();
   };
-  // Q8_0 / Q4_0 matrices of the language model are stored as int8 decode panels
-  // (kernels::PackDecodePanels), so loading needs no rearranging; the flag names them.
   // Unpacked copies of panel tensors of a GGUF source: the writer may keep pointers to them
   // until Write.
   std::list<std::vector<uint8_t>> unpacked;
+  // Q8_0 / Q4_0 matrices of the language model are stored as int8 decode panels
+  // (kernels::PackDecodePanels), so loading needs no rearranging; the flag names them.
   // `owned`: the bytes are this buffer's (moved into the writer), else the writer points at data.
   auto add_matrix = [&](const std::string& name, WType type, const std::vector<int64_t>& shape,
                         const void* data, size_t nbytes, const std::string& count_key,
