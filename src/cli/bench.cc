@@ -641,7 +641,7 @@ Command RegisterBench(CLI::App& app) {
                   {"warmup", a->warmup},
                   {"repetitions", a->repetitions},
                   {"load", load},
-                  {"decode_panels_bytes", e.panels_bytes()},
+                  {"decode_panels_bytes", e.model().decode_panel_bytes()},
                   {"tasks", json::array()}};
       for (const Task& t : run_tasks) {
         std::vector<int32_t> ids = llm_ids;

@@ -107,7 +107,8 @@ void PrintModelInfo(const Engine& e, const std::string& model_path) {
   const std::string& wt = model.weights().weight_type;
   if (wt != "f32" && wt != "bf16" && wt != "f16") {  // q8_0, q4_0, q4_1, or mixed with them
     std::fprintf(stderr, "int8:       decode %s, prefill %s\n",
-                 model.decode_panel_bytes() > 0 ? "avx512vnni-panels" : kernels::QuantGemvKernelName(),
+                 model.decode_panel_bytes() > 0 ? kernels::DecodePanelsKernelName()
+                                                : kernels::QuantGemvKernelName(),
                  kernels::QuantPrefillKernelName());
   }
   if (const int64_t pb = model.decode_panel_bytes(); pb > 0) {

@@ -387,6 +387,10 @@ bool DecodePanelsFit(const Matrix& w) {
          w.cols > 0 && w.cols % kQBlock == 0;
 }
 
+const char* DecodePanelsKernelName() {
+  return HWY_ARCH_ARM_A64 ? "neon-dotprod-panels" : "avx512vnni-panels";
+}
+
 bool DecodePanelsActive() {
   return g_decode_panels && !UseReference() && Int8IntrinsicsActive();
 }

@@ -264,6 +264,9 @@ bool DecodePanelsFit(const Matrix& w);
 // levels) with the NEON target; the intrinsics bodies are allowed and SetDecodePanels did not
 // turn them off. Panels are only worth building where this is true.
 bool DecodePanelsActive();
+// Name of the panel GEMV that runs where DecodePanelsActive(): "avx512vnni-panels" or
+// "neon-dotprod-panels".
+const char* DecodePanelsKernelName();
 // false: MatMul ignores Matrix::panels (A/B tests and benchmarks). Default true. Not thread-safe
 // against concurrent MatMul calls.
 void SetDecodePanels(bool allowed);
