@@ -115,6 +115,14 @@ inline int64_t KeyTileIndex(int64_t j, int64_t d, int64_t dim) {
 // Weighted sum of rows: out[d] = Σ_j p[j]·v[j·ldv + d] for d < dim (attention's P·V).
 void WeightedRowSum(const float* p, const float* v, int64_t len, int64_t dim, int64_t ldv,
                     float* out);
+// Grouped-query attention: the q heads that share a kv head read its keys and values once.
+// DotColumnsGroup gives out + h·ldo = DotColumns(q + h·ldq, ...) for h < nq, and
+// WeightedRowSumGroup gives out + h·ldout = WeightedRowSum(p + h·ldp, ...) for h < np, each
+// bit for bit (the same operations in the same order per output element).
+void DotColumnsGroup(const float* q, int64_t ldq, int64_t nq, const float* kt, int64_t dim,
+                     int64_t len, float scale, float* out, int64_t ldo);
+void WeightedRowSumGroup(const float* p, int64_t ldp, int64_t np, const float* v, int64_t len,
+                         int64_t dim, int64_t ldv, float* out, int64_t ldout);
 
 // --- Vision ops (FastViTHD, channel-last NHWC f32 activations) -------------------------------
 //
@@ -318,6 +326,10 @@ bool QuantizeRowQ8_0Norms(const float* x, int64_t n, BlockQ8_0* out, double sums
 void DotColumns(const float* q, const float* kt, int64_t dim, int64_t len, float scale, float* out);
 void WeightedRowSum(const float* p, const float* v, int64_t len, int64_t dim, int64_t ldv,
                     float* out);
+void DotColumnsGroup(const float* q, int64_t ldq, int64_t nq, const float* kt, int64_t dim,
+                     int64_t len, float scale, float* out, int64_t ldo);
+void WeightedRowSumGroup(const float* p, int64_t ldp, int64_t np, const float* v, int64_t len,
+                         int64_t dim, int64_t ldv, float* out, int64_t ldout);
 // Block-type MatMul as the fast paths define it for M <= 4: x quantized by QuantizeRowQ8X,
 // per-block int32 dot products, f32 accumulation in block order, for any M. (ref::MatMul on a
 // block type calls this for M <= 4 and multiplies by the dequantized weights in f32 above.)

@@ -1,4 +1,5 @@
 // Highway bodies of the ops in ops.h, compiled once per SIMD target and dispatched at run time.
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <vector>
@@ -556,6 +557,127 @@ void WeightedRowSumImpl(const float* p, const float* v, int64_t len, int64_t dim
   }
 }
 
+// NQ queries against one tile layout of keys: per query the same two FMA chains (even / odd d)
+// and the same final (a0 + a1)·scale as DotColumnsImpl, so each row is its result bit for bit;
+// each key vector is loaded once for all NQ queries.
+template <int NQ>
+void DotColumnsGroupN(const float* q, int64_t ldq, const float* kt, int64_t dim, int64_t full,
+                      float scale, float* out, int64_t ldo) {
+  const DF df;
+  const int64_t L = static_cast<int64_t>(hn::Lanes(df));
+  const VF vs = hn::Set(df, scale);
+  for (int64_t j0 = 0; j0 < full; j0 += kKeyTile) {
+    const float* tile = kt + j0 * dim;
+    for (int64_t c = 0; c < kKeyTile; c += L) {
+      VF a0[NQ], a1[NQ];
+      for (int h = 0; h < NQ; ++h) a0[h] = a1[h] = hn::Zero(df);
+      int64_t d = 0;
+      for (; d + 2 <= dim; d += 2) {
+        const VF k0 = hn::LoadU(df, tile + d * kKeyTile + c);
+        const VF k1 = hn::LoadU(df, tile + (d + 1) * kKeyTile + c);
+        for (int h = 0; h < NQ; ++h) {
+          a0[h] = hn::MulAdd(hn::Set(df, q[h * ldq + d]), k0, a0[h]);
+          a1[h] = hn::MulAdd(hn::Set(df, q[h * ldq + d + 1]), k1, a1[h]);
+        }
+      }
+      if (d < dim) {
+        const VF k0 = hn::LoadU(df, tile + d * kKeyTile + c);
+        for (int h = 0; h < NQ; ++h) a0[h] = hn::MulAdd(hn::Set(df, q[h * ldq + d]), k0, a0[h]);
+      }
+      for (int h = 0; h < NQ; ++h) hn::StoreU(hn::Mul(hn::Add(a0[h], a1[h]), vs), df, out + h * ldo + j0 + c);
+    }
+  }
+}
+
+void DotColumnsGroupImpl(const float* q, int64_t ldq, int64_t nq, const float* kt, int64_t dim,
+                         int64_t len, float scale, float* out, int64_t ldo) {
+  const DF df;
+  const int64_t L = static_cast<int64_t>(hn::Lanes(df));
+  if (!(L <= kKeyTile && kKeyTile % L == 0)) {
+    for (int64_t h = 0; h < nq; ++h) DotColumnsImpl(q + h * ldq, kt, dim, len, scale, out + h * ldo);
+    return;
+  }
+  const int64_t full = len / kKeyTile * kKeyTile;
+  for (int64_t h0 = 0; h0 < nq; h0 += 8) {
+    const float* qh = q + h0 * ldq;
+    float* oh = out + h0 * ldo;
+    switch (std::min<int64_t>(8, nq - h0)) {
+      case 1: DotColumnsGroupN<1>(qh, ldq, kt, dim, full, scale, oh, ldo); break;
+      case 2: DotColumnsGroupN<2>(qh, ldq, kt, dim, full, scale, oh, ldo); break;
+      case 3: DotColumnsGroupN<3>(qh, ldq, kt, dim, full, scale, oh, ldo); break;
+      case 4: DotColumnsGroupN<4>(qh, ldq, kt, dim, full, scale, oh, ldo); break;
+      case 5: DotColumnsGroupN<5>(qh, ldq, kt, dim, full, scale, oh, ldo); break;
+      case 6: DotColumnsGroupN<6>(qh, ldq, kt, dim, full, scale, oh, ldo); break;
+      case 7: DotColumnsGroupN<7>(qh, ldq, kt, dim, full, scale, oh, ldo); break;
+      default: DotColumnsGroupN<8>(qh, ldq, kt, dim, full, scale, oh, ldo); break;
+    }
+  }
+  if (full < len) {
+    // The last partial tile: DotColumnsImpl's own tail loop, per query.
+    for (int64_t h = 0; h < nq; ++h) {
+      float* oh = out + h * ldo;
+      const float* qh = q + h * ldq;
+      for (int64_t j = full; j < len; ++j) {
+        float acc = 0.0f;
+        for (int64_t d = 0; d < dim; ++d) acc += qh[d] * kt[KeyTileIndex(j, d, dim)];
+        oh[j] = acc * scale;
+      }
+    }
+  }
+}
+
+// NP weight rows over the same value rows: per output element the same FMA chain over j as
+// WeightedRowSumImpl, two vectors of d at a time for all NP rows.
+template <int NP>
+void WeightedRowSumGroupN(const float* p, int64_t ldp, const float* v, int64_t len, int64_t d_end,
+                          int64_t ldv, float* out, int64_t ldout) {
+  const DF df;
+  const int64_t L = static_cast<int64_t>(hn::Lanes(df));
+  for (int64_t d = 0; d < d_end; d += 2 * L) {
+    VF a0[NP], a1[NP];
+    for (int h = 0; h < NP; ++h) a0[h] = a1[h] = hn::Zero(df);
+    for (int64_t j = 0; j < len; ++j) {
+      const float* vj = v + j * ldv + d;
+      const VF v0 = hn::LoadU(df, vj), v1 = hn::LoadU(df, vj + L);
+      for (int h = 0; h < NP; ++h) {
+        const VF pj = hn::Set(df, p[h * ldp + j]);
+        a0[h] = hn::MulAdd(pj, v0, a0[h]);
+        a1[h] = hn::MulAdd(pj, v1, a1[h]);
+      }
+    }
+    for (int h = 0; h < NP; ++h) {
+      hn::StoreU(a0[h], df, out + h * ldout + d);
+      hn::StoreU(a1[h], df, out + h * ldout + d + L);
+    }
+  }
+}
+
+void WeightedRowSumGroupImpl(const float* p, int64_t ldp, int64_t np, const float* v, int64_t len,
+                             int64_t dim, int64_t ldv, float* out, int64_t ldout) {
+  const DF df;
+  const int64_t L = static_cast<int64_t>(hn::Lanes(df));
+  const int64_t d_end = dim / (2 * L) * (2 * L);
+  for (int64_t h0 = 0; h0 < np; h0 += 8) {
+    const float* ph = p + h0 * ldp;
+    float* oh = out + h0 * ldout;
+    switch (std::min<int64_t>(8, np - h0)) {
+      case 1: WeightedRowSumGroupN<1>(ph, ldp, v, len, d_end, ldv, oh, ldout); break;
+      case 2: WeightedRowSumGroupN<2>(ph, ldp, v, len, d_end, ldv, oh, ldout); break;
+      case 3: WeightedRowSumGroupN<3>(ph, ldp, v, len, d_end, ldv, oh, ldout); break;
+      case 4: WeightedRowSumGroupN<4>(ph, ldp, v, len, d_end, ldv, oh, ldout); break;
+      case 5: WeightedRowSumGroupN<5>(ph, ldp, v, len, d_end, ldv, oh, ldout); break;
+      case 6: WeightedRowSumGroupN<6>(ph, ldp, v, len, d_end, ldv, oh, ldout); break;
+      case 7: WeightedRowSumGroupN<7>(ph, ldp, v, len, d_end, ldv, oh, ldout); break;
+      default: WeightedRowSumGroupN<8>(ph, ldp, v, len, d_end, ldv, oh, ldout); break;
+    }
+  }
+  // The columns past the last pair of vectors: WeightedRowSumImpl on that strip (its one-vector
+  // and scalar loops are the ones the whole-row call would use for them).
+  if (d_end < dim)
+    for (int64_t h = 0; h < np; ++h)
+      WeightedRowSumImpl(p + h * ldp, v + d_end, len, dim - d_end, ldv, out + h * ldout + d_end);
+}
+
 }  // namespace fastvlm::kernels::HWY_NAMESPACE
 HWY_AFTER_NAMESPACE();
 
@@ -578,6 +700,8 @@ HWY_EXPORT(RowToF32Impl);
 HWY_EXPORT(QuantizeRowQ8_0NormsImpl);
 HWY_EXPORT(DotColumnsImpl);
 HWY_EXPORT(WeightedRowSumImpl);
+HWY_EXPORT(DotColumnsGroupImpl);
+HWY_EXPORT(WeightedRowSumGroupImpl);
 
 // Set by ForceTarget("ref"): every op runs its scalar reference.
 bool UseReference();
@@ -668,6 +792,14 @@ void DotColumns(const float* q, const float* kt, int64_t dim, int64_t len, float
 void WeightedRowSum(const float* p, const float* v, int64_t len, int64_t dim, int64_t ldv,
                     float* out) {
   FVLM_DISPATCH(WeightedRowSum, p, v, len, dim, ldv, out);
+}
+void DotColumnsGroup(const float* q, int64_t ldq, int64_t nq, const float* kt, int64_t dim,
+                     int64_t len, float scale, float* out, int64_t ldo) {
+  FVLM_DISPATCH(DotColumnsGroup, q, ldq, nq, kt, dim, len, scale, out, ldo);
+}
+void WeightedRowSumGroup(const float* p, int64_t ldp, int64_t np, const float* v, int64_t len,
+                         int64_t dim, int64_t ldv, float* out, int64_t ldout) {
+  FVLM_DISPATCH(WeightedRowSumGroup, p, ldp, np, v, len, dim, ldv, out, ldout);
 }
 
 }  // namespace fastvlm::kernels

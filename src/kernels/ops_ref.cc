@@ -155,5 +155,15 @@ void WeightedRowSum(const float* p, const float* v, int64_t len, int64_t dim, in
     for (int64_t d = 0; d < dim; ++d) out[d] += p[j] * v[j * ldv + d];
 }
 
+void DotColumnsGroup(const float* q, int64_t ldq, int64_t nq, const float* kt, int64_t dim,
+                     int64_t len, float scale, float* out, int64_t ldo) {
+  for (int64_t h = 0; h < nq; ++h) DotColumns(q + h * ldq, kt, dim, len, scale, out + h * ldo);
+}
+
+void WeightedRowSumGroup(const float* p, int64_t ldp, int64_t np, const float* v, int64_t len,
+                         int64_t dim, int64_t ldv, float* out, int64_t ldout) {
+  for (int64_t h = 0; h < np; ++h) WeightedRowSum(p + h * ldp, v, len, dim, ldv, out + h * ldout);
+}
+
 }  // namespace ref
 }  // namespace fastvlm::kernels

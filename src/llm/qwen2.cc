@@ -397,26 +397,37 @@ void Qwen2Model::ForwardChunk(float* x, int n, int pos0, ThreadPool& pool) {
 
 // Causal GQA attention for the n new tokens at positions pos0.. against the whole cache.
 // q head h reads kv head h / (Hq/Hkv) (spec §3). Softmax in f32 as transformers does.
+// One task is a token and a run of q heads of one kv head: the run reads that kv head's keys and
+// values once (DotColumnsGroup / WeightedRowSumGroup, each head's result bit for bit the
+// per-head kernels'). The runs are whole groups unless that leaves threads idle (decode: one
+// task per kv head), then groups are split until every thread has a task.
 void Qwen2Model::Attention(int l, int n, int pos0, ThreadPool& pool) {
   const int group = n_heads_ / n_kv_heads_;
   const int64_t hq = n_heads_ * head_dim_;
   const float scale = 1.0f / std::sqrt(static_cast<float>(head_dim_));
-  // One score row per pool thread; grows only when a larger pool is first used (a pool of more
-  // than 64 threads used to trip a CHECK here).
-  const size_t need = static_cast<size_t>(score_stride_) * pool.size();
+  const int64_t groups = static_cast<int64_t>(n) * n_kv_heads_;
+  const int splits = static_cast<int>(
+      std::clamp<int64_t>((pool.size() + groups - 1) / groups, 1, group));
+  const int run = (group + splits - 1) / splits;
+  // `run` score rows per pool thread; grows only when a larger pool is first used.
+  const size_t need = static_cast<size_t>(score_stride_) * run * pool.size();
   if (scores_.size() < need) scores_.resize(need);
-  pool.Run(static_cast<int64_t>(n) * n_heads_, [&](int64_t task, int thread) {
-    const int t = static_cast<int>(task / n_heads_), h = static_cast<int>(task % n_heads_);
-    const int kvh = h / group;
+  pool.Run(groups * splits, [&](int64_t task, int thread) {
+    const int64_t g = task / splits;
+    const int t = static_cast<int>(g / n_kv_heads_), kvh = static_cast<int>(g % n_kv_heads_);
+    const int h0 = kvh * group + static_cast<int>(task % splits) * run;
+    const int nh = std::min(run, (kvh + 1) * group - h0);
+    if (nh <= 0) return;
     const int len = pos0 + t + 1;  // causal: keys 0..pos0+t
-    const float* q = q_.data() + t * hq + h * head_dim_;
+    const float* q = q_.data() + t * hq + h0 * head_dim_;
     const size_t base = (static_cast<size_t>(l) * n_kv_heads_ + kvh) * cache_capacity_ * head_dim_;
     const float* kc = k_cache_.data() + base;
     const float* vc = v_cache_.data() + base;
-    float* sc = scores_.data() + static_cast<size_t>(thread) * score_stride_;
-    kernels::DotColumns(q, kc, head_dim_, len, scale, sc);
-    kernels::Softmax(sc, len);
-    kernels::WeightedRowSum(sc, vc, len, head_dim_, head_dim_, attn_.data() + t * hq + h * head_dim_);
+    float* sc = scores_.data() + static_cast<size_t>(thread) * run * score_stride_;
+    kernels::DotColumnsGroup(q, head_dim_, nh, kc, head_dim_, len, scale, sc, score_stride_);
+    for (int h = 0; h < nh; ++h) kernels::Softmax(sc + static_cast<size_t>(h) * score_stride_, len);
+    kernels::WeightedRowSumGroup(sc, score_stride_, nh, vc, len, head_dim_, head_dim_,
+                                 attn_.data() + t * hq + h0 * head_dim_, head_dim_);
   });
 }
 

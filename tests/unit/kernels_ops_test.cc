@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <random>
 #include <vector>
 
@@ -327,6 +328,35 @@ TEST_P(OpsOnTarget, AttentionOps) {
         double abs_sum = 0;
         for (int64_t j = 0; j < len; ++j) abs_sum += std::fabs(p[j] * v[j * ldv + d]);
         ASSERT_NEAR(w[d], wr[d], 2.0 * (len + 1) * kEps * abs_sum) << dim << " " << len;
+      }
+    }
+  }
+}
+
+// The grouped kernels (a kv head's q heads at once) give each head's per-head result bit for
+// bit, for every group size up to and past the 8 heads one pass holds, on every target.
+TEST_P(OpsOnTarget, GroupedAttentionOpsEqualPerHead) {
+  for (int64_t dim : {1, 16, 64, 67}) {
+    for (int64_t len : {1, 16, 17, 100}) {
+      for (int64_t nq : {1, 2, 7, 8, 9, 14}) {
+        const int64_t tiles = (len + kKeyTile - 1) / kKeyTile, ldq = dim + 5, ldo = len + 3;
+        std::vector<float> q = Random(nq * ldq, 5), kt = Random(tiles * kKeyTile * dim, 6);
+        std::vector<float> o(nq * ldo, -1.0f), each(len);
+        DotColumnsGroup(q.data(), ldq, nq, kt.data(), dim, len, 0.125f, o.data(), ldo);
+        for (int64_t h = 0; h < nq; ++h) {
+          DotColumns(q.data() + h * ldq, kt.data(), dim, len, 0.125f, each.data());
+          ASSERT_EQ(0, std::memcmp(each.data(), o.data() + h * ldo, sizeof(float) * len))
+              << "DotColumnsGroup dim " << dim << " len " << len << " nq " << nq << " head " << h;
+        }
+        const int64_t ldv = dim + 3, ldp = len + 1, ldw = dim + 2;
+        std::vector<float> p = Random(nq * ldp, 7), v = Random(len * ldv, 8), w(nq * ldw, -1.0f),
+                           wone(dim);
+        WeightedRowSumGroup(p.data(), ldp, nq, v.data(), len, dim, ldv, w.data(), ldw);
+        for (int64_t h = 0; h < nq; ++h) {
+          WeightedRowSum(p.data() + h * ldp, v.data(), len, dim, ldv, wone.data());
+          ASSERT_EQ(0, std::memcmp(wone.data(), w.data() + h * ldw, sizeof(float) * dim))
+              << "WeightedRowSumGroup dim " << dim << " len " << len << " nq " << nq << " head " << h;
+        }
       }
     }
   }
