@@ -771,6 +771,11 @@ Status GgufWriter::Write(const std::string& path,
   }
   // Data on disk before the rename makes it visible under the final name.
   if (::fsync(fd) != 0) return fail("cannot fsync", errno);
+  // Written pages sit in the page cache as small folios, and a later mmap of them maps 4 KB pages,
+  // through which decode reads the weights ~10% slower than through 2 MB ones. Dropping them
+  // (they are on disk now) lets the next load read the file back into 2 MB folios (the loader's
+  // MADV_HUGEPAGE): one cold load instead of a warm one, then full speed for every run after.
+  ::posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
   if (::close(fd) != 0) {
     const int e = errno;
     ::unlink(tmp.c_str());

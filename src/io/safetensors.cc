@@ -342,6 +342,13 @@ StatusOr<MappedFile> MappedFile::Open(const std::string& path) {
   if (p == MAP_FAILED) {
     return Status::FromString("cannot mmap '" + path + "': " + std::strerror(e));
   }
+#ifdef MADV_HUGEPAGE
+  // Where the file is not cached yet, its pages are then read into 2 MB page-cache folios and
+  // mapped as such (Linux 6.x file THP), for this and every later load: decode streams the
+  // weights every token, and 4 KB pages read ~9% slower. A file already cached in small folios
+  // (just written or copied) keeps them. Advice only.
+  ::madvise(p, size, MADV_HUGEPAGE);
+#endif
   MappedFile f;
   f.data_ = static_cast<const uint8_t*>(p);
   f.size_ = size;
