@@ -14,15 +14,53 @@ llama-bench's tg computes every logit. --full-logits adds a second decode run pe
 
 usage: compare_qwen2.py --fastvlm build/fastvlm --model DIR --llama-bench PATH --gguf FILE
                         [--threads 2] [--prompt 256] [--gen 128] [--rounds 7] [--exact]
-                        [--full-logits] [--no-panels] [--json OUT]
+                        [--full-logits] [--no-panels] [--keep-page-cache] [--json OUT]
 """
 import argparse
 import json
+import mmap
+import os
 import re
 import statistics
 import subprocess
 import sys
 import time
+
+
+def cache_in_huge_folios(path):
+    """Re-reads `path` into the page cache as 2 MB folios; returns how much of it maps as 2 MB pages.
+
+    llama.cpp reads its weights through an mmap of the file, and how fast depends on whether the
+    page cache holds the file in 2 MB folios (Linux 6.x file THP) or in 4 KB pages (e.g. a file
+    just written or copied). Our engine asks for 2 MB pages (MADV_HUGEPAGE on its file mapping and
+    on panels it builds), so before timing, the file is dropped from the cache and read back
+    through a MADV_HUGEPAGE mapping: both engines then read 2 MB pages.
+    """
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd) if os.access(path, os.W_OK) else None
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+        size = os.fstat(fd).st_size
+        m = mmap.mmap(fd, size, prot=mmap.PROT_READ)
+    finally:
+        os.close(fd)
+    if hasattr(mmap, "MADV_HUGEPAGE"):
+        m.madvise(mmap.MADV_HUGEPAGE)
+    for off in range(0, size, 4096):
+        m[off]
+    pmd = 0
+    real = os.path.realpath(path)
+    with open("/proc/self/smaps") as f:
+        inside = False
+        for line in f:
+            if not line[0].isupper() or line.split(":")[0] not in ("FilePmdMapped", "VmFlags"):
+                if "-" in line.split()[0]:
+                    inside = line.rstrip().endswith(real)
+                continue
+            if inside and line.startswith("FilePmdMapped"):
+                pmd += int(line.split()[1]) * 1024
+    m.close()
+    return pmd, size
 
 
 def run_ours(args, prompt, n, extra):
@@ -58,7 +96,16 @@ def main():
                     help="also time our decode with --no-panels (q8_0 / q4_0 weights as stored, "
                          "no int8 decode panels)")
     ap.add_argument("--json", help="write all samples here")
+    ap.add_argument("--keep-page-cache", action="store_true",
+                    help="time the files as they are cached now (by default each GGUF is first "
+                         "re-read into the page cache as 2 MB folios, see cache_in_huge_folios)")
     args = ap.parse_args()
+    if not args.keep_page_cache:
+        for path in dict.fromkeys([args.gguf, args.model]):
+            if os.path.isfile(path):
+                pmd, size = cache_in_huge_folios(path)
+                print(f"page cache: {path}: {pmd / 2**20:.0f} of {size / 2**20:.0f} MiB in 2 MB pages",
+                      file=sys.stderr)
     extra = ["--exact"] if args.exact else []
     # "hello world" repeated: exactly 2 tokens per repetition with the Qwen2 tokenizer (the
     # script checks the count fastvlm reports).
