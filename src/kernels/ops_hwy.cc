@@ -2,6 +2,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <type_traits>
 #include <vector>
 
 #undef HWY_TARGET_INCLUDE
@@ -489,85 +490,46 @@ void RowToF32Impl(const Matrix& w, int64_t row, float* out) {
   }
 }
 
-void DotColumnsImpl(const float* q, const float* kt, int64_t dim, int64_t len, float scale,
-                    float* out) {
-  const DF df;
-  const int64_t L = static_cast<int64_t>(hn::Lanes(df));
-  const VF vs = hn::Set(df, scale);
-  const int64_t full = len / kKeyTile * kKeyTile;
-  if (L <= kKeyTile && kKeyTile % L == 0) {
-    for (int64_t j0 = 0; j0 < full; j0 += kKeyTile) {
-      const float* tile = kt + j0 * dim;  // (j0 / 16) * dim * 16
-      for (int64_t c = 0; c < kKeyTile; c += L) {
-        // Two accumulators over even/odd d: two independent FMA chains.
-        VF a0 = hn::Zero(df), a1 = hn::Zero(df);
-        int64_t d = 0;
-        for (; d + 2 <= dim; d += 2) {
-          a0 = hn::MulAdd(hn::Set(df, q[d]), hn::LoadU(df, tile + d * kKeyTile + c), a0);
-          a1 = hn::MulAdd(hn::Set(df, q[d + 1]), hn::LoadU(df, tile + (d + 1) * kKeyTile + c), a1);
-        }
-        if (d < dim) a0 = hn::MulAdd(hn::Set(df, q[d]), hn::LoadU(df, tile + d * kKeyTile + c), a0);
-        hn::StoreU(hn::Mul(hn::Add(a0, a1), vs), df, out + j0 + c);
-      }
-    }
-  } else {
-    for (int64_t j = 0; j < full; ++j) {
-      float acc = 0.0f;
-      for (int64_t d = 0; d < dim; ++d) acc += q[d] * kt[KeyTileIndex(j, d, dim)];
-      out[j] = acc * scale;
+// Calls f(std::integral_constant<int, N>{}, h0, N) for consecutive runs of at most 8 of n items,
+// so the run length is a compile-time constant (register-resident accumulator arrays).
+template <class F>
+void ForRunsOf8(int64_t n, const F& f) {
+  for (int64_t h0 = 0; h0 < n; h0 += 8) {
+    switch (std::min<int64_t>(8, n - h0)) {
+      case 1: f(std::integral_constant<int, 1>{}, h0); break;
+      case 2: f(std::integral_constant<int, 2>{}, h0); break;
+      case 3: f(std::integral_constant<int, 3>{}, h0); break;
+      case 4: f(std::integral_constant<int, 4>{}, h0); break;
+      case 5: f(std::integral_constant<int, 5>{}, h0); break;
+      case 6: f(std::integral_constant<int, 6>{}, h0); break;
+      case 7: f(std::integral_constant<int, 7>{}, h0); break;
+      default: f(std::integral_constant<int, 8>{}, h0); break;
     }
   }
-  for (int64_t j = full; j < len; ++j) {
+}
+
+// Scores of keys [j0, j1) one at a time (the partial last tile, or targets whose vectors do not
+// divide a tile).
+void DotColumnsScalar(const float* q, const float* kt, int64_t dim, int64_t j0, int64_t j1,
+                      float scale, float* out) {
+  for (int64_t j = j0; j < j1; ++j) {
     float acc = 0.0f;
     for (int64_t d = 0; d < dim; ++d) acc += q[d] * kt[KeyTileIndex(j, d, dim)];
     out[j] = acc * scale;
   }
 }
 
-void WeightedRowSumImpl(const float* p, const float* v, int64_t len, int64_t dim, int64_t ldv,
-                        float* out) {
-  const DF df;
-  const int64_t L = static_cast<int64_t>(hn::Lanes(df));
-  int64_t d = 0;
-  // Four output vectors (64 floats with AVX-512: a whole head) per pass over the rows.
-  for (; d + 4 * L <= dim; d += 4 * L) {
-    VF a0 = hn::Zero(df), a1 = hn::Zero(df), a2 = hn::Zero(df), a3 = hn::Zero(df);
-    for (int64_t j = 0; j < len; ++j) {
-      const VF pj = hn::Set(df, p[j]);
-      const float* vj = v + j * ldv + d;
-      a0 = hn::MulAdd(pj, hn::LoadU(df, vj), a0);
-      a1 = hn::MulAdd(pj, hn::LoadU(df, vj + L), a1);
-      a2 = hn::MulAdd(pj, hn::LoadU(df, vj + 2 * L), a2);
-      a3 = hn::MulAdd(pj, hn::LoadU(df, vj + 3 * L), a3);
-    }
-    hn::StoreU(a0, df, out + d);
-    hn::StoreU(a1, df, out + d + L);
-    hn::StoreU(a2, df, out + d + 2 * L);
-    hn::StoreU(a3, df, out + d + 3 * L);
-  }
-  for (; d + L <= dim; d += L) {
-    VF a0 = hn::Zero(df);
-    for (int64_t j = 0; j < len; ++j) a0 = hn::MulAdd(hn::Set(df, p[j]), hn::LoadU(df, v + j * ldv + d), a0);
-    hn::StoreU(a0, df, out + d);
-  }
-  for (; d < dim; ++d) {
-    float acc = 0.0f;
-    for (int64_t j = 0; j < len; ++j) acc += p[j] * v[j * ldv + d];
-    out[d] = acc;
-  }
-}
-
-// NQ queries against one tile layout of keys: per query the same two FMA chains (even / odd d)
-// and the same final (a0 + a1)·scale as DotColumnsImpl, so each row is its result bit for bit;
-// each key vector is loaded once for all NQ queries.
+// NQ queries against the whole tiles of keys [0, full): per query two FMA chains (even / odd d)
+// and (a0 + a1)·scale; each key vector is loaded once for all NQ queries, and each query's scores
+// do not depend on NQ.
 template <int NQ>
-void DotColumnsGroupN(const float* q, int64_t ldq, const float* kt, int64_t dim, int64_t full,
-                      float scale, float* out, int64_t ldo) {
+void DotColumnsTiles(const float* q, int64_t ldq, const float* kt, int64_t dim, int64_t full,
+                     float scale, float* out, int64_t ldo) {
   const DF df;
   const int64_t L = static_cast<int64_t>(hn::Lanes(df));
   const VF vs = hn::Set(df, scale);
   for (int64_t j0 = 0; j0 < full; j0 += kKeyTile) {
-    const float* tile = kt + j0 * dim;
+    const float* tile = kt + j0 * dim;  // (j0 / 16) * dim * 16
     for (int64_t c = 0; c < kKeyTile; c += L) {
       VF a0[NQ], a1[NQ];
       for (int h = 0; h < NQ; ++h) a0[h] = a1[h] = hn::Zero(df);
@@ -593,44 +555,23 @@ void DotColumnsGroupImpl(const float* q, int64_t ldq, int64_t nq, const float* k
                          int64_t len, float scale, float* out, int64_t ldo) {
   const DF df;
   const int64_t L = static_cast<int64_t>(hn::Lanes(df));
-  if (!(L <= kKeyTile && kKeyTile % L == 0)) {
-    for (int64_t h = 0; h < nq; ++h) DotColumnsImpl(q + h * ldq, kt, dim, len, scale, out + h * ldo);
-    return;
-  }
-  const int64_t full = len / kKeyTile * kKeyTile;
-  for (int64_t h0 = 0; h0 < nq; h0 += 8) {
-    const float* qh = q + h0 * ldq;
-    float* oh = out + h0 * ldo;
-    switch (std::min<int64_t>(8, nq - h0)) {
-      case 1: DotColumnsGroupN<1>(qh, ldq, kt, dim, full, scale, oh, ldo); break;
-      case 2: DotColumnsGroupN<2>(qh, ldq, kt, dim, full, scale, oh, ldo); break;
-      case 3: DotColumnsGroupN<3>(qh, ldq, kt, dim, full, scale, oh, ldo); break;
-      case 4: DotColumnsGroupN<4>(qh, ldq, kt, dim, full, scale, oh, ldo); break;
-      case 5: DotColumnsGroupN<5>(qh, ldq, kt, dim, full, scale, oh, ldo); break;
-      case 6: DotColumnsGroupN<6>(qh, ldq, kt, dim, full, scale, oh, ldo); break;
-      case 7: DotColumnsGroupN<7>(qh, ldq, kt, dim, full, scale, oh, ldo); break;
-      default: DotColumnsGroupN<8>(qh, ldq, kt, dim, full, scale, oh, ldo); break;
-    }
-  }
-  if (full < len) {
-    // The last partial tile: DotColumnsImpl's own tail loop, per query.
-    for (int64_t h = 0; h < nq; ++h) {
-      float* oh = out + h * ldo;
-      const float* qh = q + h * ldq;
-      for (int64_t j = full; j < len; ++j) {
-        float acc = 0.0f;
-        for (int64_t d = 0; d < dim; ++d) acc += qh[d] * kt[KeyTileIndex(j, d, dim)];
-        oh[j] = acc * scale;
-      }
-    }
-  }
+  const int64_t full = L <= kKeyTile && kKeyTile % L == 0 ? len / kKeyTile * kKeyTile : 0;
+  ForRunsOf8(nq, [&](auto n, int64_t h0) {
+    DotColumnsTiles<decltype(n)::value>(q + h0 * ldq, ldq, kt, dim, full, scale, out + h0 * ldo, ldo);
+  });
+  for (int64_t h = 0; h < nq; ++h) DotColumnsScalar(q + h * ldq, kt, dim, full, len, scale, out + h * ldo);
 }
 
-// NP weight rows over the same value rows: per output element the same FMA chain over j as
-// WeightedRowSumImpl, two vectors of d at a time for all NP rows.
+void DotColumnsImpl(const float* q, const float* kt, int64_t dim, int64_t len, float scale,
+                    float* out) {
+  DotColumnsGroupImpl(q, dim, 1, kt, dim, len, scale, out, len);
+}
+
+// NP weight rows over the same value rows, columns [0, d_end) two vectors at a time: per output
+// element one FMA chain over j, from zero.
 template <int NP>
-void WeightedRowSumGroupN(const float* p, int64_t ldp, const float* v, int64_t len, int64_t d_end,
-                          int64_t ldv, float* out, int64_t ldout) {
+void WeightedRowSumPairs(const float* p, int64_t ldp, const float* v, int64_t len, int64_t d_end,
+                         int64_t ldv, float* out, int64_t ldout) {
   const DF df;
   const int64_t L = static_cast<int64_t>(hn::Lanes(df));
   for (int64_t d = 0; d < d_end; d += 2 * L) {
@@ -652,30 +593,38 @@ void WeightedRowSumGroupN(const float* p, int64_t ldp, const float* v, int64_t l
   }
 }
 
+// One weight row, columns [d0, dim): a vector at a time, then one at a time.
+void WeightedRowSumRest(const float* p, const float* v, int64_t len, int64_t d0, int64_t dim,
+                        int64_t ldv, float* out) {
+  const DF df;
+  const int64_t L = static_cast<int64_t>(hn::Lanes(df));
+  int64_t d = d0;
+  for (; d + L <= dim; d += L) {
+    VF a0 = hn::Zero(df);
+    for (int64_t j = 0; j < len; ++j) a0 = hn::MulAdd(hn::Set(df, p[j]), hn::LoadU(df, v + j * ldv + d), a0);
+    hn::StoreU(a0, df, out + d);
+  }
+  for (; d < dim; ++d) {
+    float acc = 0.0f;
+    for (int64_t j = 0; j < len; ++j) acc += p[j] * v[j * ldv + d];
+    out[d] = acc;
+  }
+}
+
 void WeightedRowSumGroupImpl(const float* p, int64_t ldp, int64_t np, const float* v, int64_t len,
                              int64_t dim, int64_t ldv, float* out, int64_t ldout) {
   const DF df;
   const int64_t L = static_cast<int64_t>(hn::Lanes(df));
   const int64_t d_end = dim / (2 * L) * (2 * L);
-  for (int64_t h0 = 0; h0 < np; h0 += 8) {
-    const float* ph = p + h0 * ldp;
-    float* oh = out + h0 * ldout;
-    switch (std::min<int64_t>(8, np - h0)) {
-      case 1: WeightedRowSumGroupN<1>(ph, ldp, v, len, d_end, ldv, oh, ldout); break;
-      case 2: WeightedRowSumGroupN<2>(ph, ldp, v, len, d_end, ldv, oh, ldout); break;
-      case 3: WeightedRowSumGroupN<3>(ph, ldp, v, len, d_end, ldv, oh, ldout); break;
-      case 4: WeightedRowSumGroupN<4>(ph, ldp, v, len, d_end, ldv, oh, ldout); break;
-      case 5: WeightedRowSumGroupN<5>(ph, ldp, v, len, d_end, ldv, oh, ldout); break;
-      case 6: WeightedRowSumGroupN<6>(ph, ldp, v, len, d_end, ldv, oh, ldout); break;
-      case 7: WeightedRowSumGroupN<7>(ph, ldp, v, len, d_end, ldv, oh, ldout); break;
-      default: WeightedRowSumGroupN<8>(ph, ldp, v, len, d_end, ldv, oh, ldout); break;
-    }
-  }
-  // The columns past the last pair of vectors: WeightedRowSumImpl on that strip (its one-vector
-  // and scalar loops are the ones the whole-row call would use for them).
-  if (d_end < dim)
-    for (int64_t h = 0; h < np; ++h)
-      WeightedRowSumImpl(p + h * ldp, v + d_end, len, dim - d_end, ldv, out + h * ldout + d_end);
+  ForRunsOf8(np, [&](auto n, int64_t h0) {
+    WeightedRowSumPairs<decltype(n)::value>(p + h0 * ldp, ldp, v, len, d_end, ldv, out + h0 * ldout, ldout);
+  });
+  for (int64_t h = 0; h < np; ++h) WeightedRowSumRest(p + h * ldp, v, len, d_end, dim, ldv, out + h * ldout);
+}
+
+void WeightedRowSumImpl(const float* p, const float* v, int64_t len, int64_t dim, int64_t ldv,
+                        float* out) {
+  WeightedRowSumGroupImpl(p, len, 1, v, len, dim, ldv, out, dim);
 }
 
 }  // namespace fastvlm::kernels::HWY_NAMESPACE
