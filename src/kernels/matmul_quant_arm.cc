@@ -270,10 +270,14 @@ QuantRowsFn QuantRowsArm(WType t, const char** name) {
 #else  // !FVLM_HAVE_QUANT_ARM
 
 QuantRowsFn QuantRowsArm(WType, const char**) { return nullptr; }
-void GemvPanelsArm(const BlockQ8X*, const Matrix&, int64_t, int64_t, const float*, float*) {}
+void GemvPanelsArm(const BlockQ8X*, const Matrix&, int64_t, int64_t, const float*, float*) {
+  CHECK(false);  // only called where DecodePanelsActive(), which needs the dot product
+}
 bool HasInt8PrefillArm() { return false; }
 void GemmInt8Arm(WType, const BlockQ8X*, int64_t, int64_t, const void*, int64_t, const float*,
-                 float*, int64_t) {}
+                 float*, int64_t) {
+  CHECK(false);  // only called where HasInt8PrefillArm()
+}
 
 #endif
 
