@@ -38,7 +38,7 @@ def cache_in_huge_folios(path):
     """
     fd = os.open(path, os.O_RDONLY)
     try:
-        os.fsync(fd) if os.access(path, os.W_OK) else None
+        os.fsync(fd)  # dirty pages are not dropped
         os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
         size = os.fstat(fd).st_size
         m = mmap.mmap(fd, size, prot=mmap.PROT_READ)
@@ -48,16 +48,15 @@ def cache_in_huge_folios(path):
         m.madvise(mmap.MADV_HUGEPAGE)
     for off in range(0, size, 4096):
         m[off]
-    pmd = 0
-    real = os.path.realpath(path)
+    # /proc/self/smaps: a mapping's header line ("start-end perms offset dev inode path") and then
+    # its "Key: value kB" lines.
+    pmd, inside, real = 0, False, os.path.realpath(path)
     with open("/proc/self/smaps") as f:
-        inside = False
         for line in f:
-            if not line[0].isupper() or line.split(":")[0] not in ("FilePmdMapped", "VmFlags"):
-                if "-" in line.split()[0]:
-                    inside = line.rstrip().endswith(real)
-                continue
-            if inside and line.startswith("FilePmdMapped"):
+            key = line.split(None, 1)[0]
+            if not key.endswith(":"):
+                inside = line.rstrip().endswith(real)
+            elif inside and key == "FilePmdMapped:":
                 pmd += int(line.split()[1]) * 1024
     m.close()
     return pmd, size
