@@ -307,6 +307,11 @@ bool HasBF16DotProduct();
 // and multiplied with f32 activations everywhere: prefill is ~2× slower but matches an f32
 // reference run on the same weights to f32 rounding (the `--exact` flag).
 void SetBF16DotProduct(bool allowed);
+// Whether the packed bf16 GEMM of the vision tower (GemmPacked) runs blocks of 16 rows on Intel
+// AMX tiles: the CPU and OS support AMX-BF16, HasBF16DotProduct(), and neither SetAmx(false) nor
+// the environment variable FASTVLM_NO_AMX turned it off.
+bool UseAmx();
+void SetAmx(bool allowed);
 
 namespace ref {
 void MatMul(const float* x, int64_t ldx, int64_t M, const Matrix& w, const float* bias, float* y,

@@ -75,6 +75,7 @@ std::string ActiveTargetName() {
   if (t == 0) return "none";
   std::string name = hwy::TargetName(t & -t);
   if (HasBF16DotProduct()) name += "+BF16";
+  if (UseAmx()) name += "+AMX";
   return name;
 }
 

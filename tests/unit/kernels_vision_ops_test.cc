@@ -278,6 +278,47 @@ TEST_P(VisionOpsOnTarget, GemmPackedRoundsXToBF16OnlyOnTheDotProductPath) {
   }
 }
 
+// Blocks of 16 rows with K a multiple of 32 run on AMX tiles where the CPU has them (UseAmx());
+// the rest of the rows on the AVX512-BF16 kernel. Both, and the epilogue's row / column offsets
+// (partial row blocks, 9 panels = one column block of 8 and a partial one, a partial last
+// panel), against the reference within the bound of the test above.
+TEST_P(VisionOpsOnTarget, GemmPackedAmxBlocksMatchReference) {
+  struct Shape { int64_t M, N, K; };
+  for (const Shape sh : {Shape{16, 32, 64}, Shape{45, 130, 96}, Shape{64, 48, 32},
+                         Shape{200, 40, 384}, Shape{33, 16, 1536}}) {
+    const int64_t M = sh.M, N = sh.N, K = sh.K;
+    Packed w = MakePacked(WType::kBF16, N, K, 21);
+    std::vector<float> x = Random(M * K, 22), bias = Random(N, 23), scale = Random(N, 24),
+                       res = Random(M * N, 25);
+    GemmEpilogue ep;
+    ep.bias = bias.data();
+    ep.scale = scale.data();
+    ep.residual = res.data();
+    ep.ldr = N;
+    std::vector<float> yr(M * N);
+    ref::GemmPacked(x.data(), K, M, w.pm, ep, yr.data(), N);
+    std::vector<uint8_t> scratch(GemmScratchBytes(M, K));
+    for (bool amx : {true, false}) {
+      SetAmx(amx);
+      std::vector<float> y(M * N);
+      GemmPacked(x.data(), K, M, w.pm, ep, y.data(), N, scratch.data());
+      const bool rounds = HasBF16DotProduct();
+      for (int64_t i = 0; i < M * N; ++i) {
+        const int64_t m = i / N, n = i % N;
+        double abs_sum = std::fabs(bias[n]);
+        for (int64_t k = 0; k < K; ++k) abs_sum += std::fabs(double{x[m * K + k]} * w.f32[n * K + k]);
+        const double tol = std::fabs(scale[n]) * ((rounds ? std::ldexp(1.0, -9) : 0.0) * abs_sum +
+                                                  2.0 * (K + 2) * kEps * abs_sum) +
+                           4 * kEps * std::fabs(yr[i]);
+        ASSERT_NEAR(y[i], yr[i], tol) << "M=" << M << " N=" << N << " K=" << K << " amx=" << amx
+                                      << " (active: " << UseAmx() << ") at " << i;
+      }
+    }
+    SetAmx(true);
+  }
+  RecordProperty("amx_active", UseAmx() ? "yes" : "no");
+}
+
 INSTANTIATE_TEST_SUITE_P(AllTargets, VisionOpsOnTarget, ::testing::ValuesIn(AvailableTargets()),
                          [](const auto& info) { return info.param; });
 
