@@ -131,6 +131,9 @@ FVLM_TARGET_AMX void GemmAmx(const uint16_t* xb, int64_t kp_n, int64_t m_end, co
     cfg.rows[i] = 16;
     cfg.colsb[i] = 64;
   }
+  // GCC 12 does not treat ldtilecfg as reading its operand and may drop the stores above (it
+  // did here: palette 1 with no rows, then SIGILL on the first tile instruction).
+  __asm__ volatile("" : : "r"(&cfg) : "memory");
   _tile_loadconfig(&cfg);
   alignas(64) float t[32 * kAmxPanels * 16];
   constexpr int64_t ldt = kAmxPanels * 16;

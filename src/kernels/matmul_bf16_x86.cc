@@ -129,7 +129,70 @@ FVLM_TARGET_BF16 void PackX(const float* x, int64_t ldx, int64_t m0, int mb, int
   }
 }
 
+// AMX body (where UseAmx()): the weight rows as stored are A tiles (16 rows × 32 values of K,
+// row stride K·2 bytes) and the packed x block is already a B tile (16 k-pairs × 16 x rows ×
+// a bf16 pair), so tile C = W·xᵀ, out[weight row][x row], as TileOuter writes it. Tiles 0-3
+// accumulate 32 weight rows × 32 x rows; products of bf16 pairs are exact in f32 on both
+// bodies, only the summation order differs. Needs K a multiple of 32 and 32 whole weight rows.
+#define FVLM_TARGET_AMX \
+  __attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16,amx-tile,amx-bf16")))
+
+struct alignas(64) AmxTileConfig {
+  uint8_t palette = 1, start_row = 0, reserved[14] = {};
+  uint16_t colsb[16] = {};
+  uint8_t rows[16] = {};
+};
+
+FVLM_TARGET_AMX void AmxConfigure() {
+  AmxTileConfig cfg;
+  for (int i = 0; i < 8; ++i) {
+    cfg.rows[i] = 16;
+    cfg.colsb[i] = 64;
+  }
+  // GCC 12 does not treat ldtilecfg as reading its operand and may drop the stores above (it
+  // did here: palette 1 with no rows, then SIGILL on the first tile instruction).
+  __asm__ volatile("" : : "r"(&cfg) : "memory");
+  _tile_loadconfig(&cfg);
+}
+
+FVLM_TARGET_AMX void AmxRelease() { _tile_release(); }
+
+// out[j][m] (ldo floats per j) for weight rows w[0..32) and x rows [0, 32) of the block at xpb.
+FVLM_TARGET_AMX void AmxTile32(const uint16_t* w, int64_t K, const uint32_t* xpb, float* out,
+                               int64_t ldo) {
+  const int64_t kp_n = K / 2, ldw = K * 2, ldx = kMB * 4, ldo_bytes = ldo * 4;
+  _tile_zero(0);
+  _tile_zero(1);
+  _tile_zero(2);
+  _tile_zero(3);
+  for (int64_t kp = 0; kp < kp_n; kp += 16) {
+    _tile_loadd(4, w + 2 * kp, ldw);
+    _tile_loadd(5, w + 16 * K + 2 * kp, ldw);
+    _tile_loadd(6, xpb + kp * kMB, ldx);
+    _tile_loadd(7, xpb + kp * kMB + 16, ldx);
+    _tile_dpbf16ps(0, 4, 6);
+    _tile_dpbf16ps(1, 4, 7);
+    _tile_dpbf16ps(2, 5, 6);
+    _tile_dpbf16ps(3, 5, 7);
+  }
+  _tile_stored(0, out, ldo_bytes);
+  _tile_stored(1, out + 16, ldo_bytes);
+  _tile_stored(2, out + 16 * ldo, ldo_bytes);
+  _tile_stored(3, out + 16 * ldo + 16, ldo_bytes);
+}
+
+// y rows [m0, m0+mb), columns [n0, n0+32) from out[j][m] (+ bias).
+void StoreTransposed32(const float* out, int64_t ldo, int64_t n0, int64_t m0, int mb,
+                       const float* bias, float* y, int64_t ldy) {
+  for (int m = 0; m < mb; ++m) {
+    float* yr = y + (m0 + m) * ldy + n0;
+    for (int j = 0; j < 32; ++j) yr[j] = out[j * ldo + m] + (bias ? bias[n0 + j] : 0.0f);
+  }
+}
+
 }  // namespace
+
+bool UseAmx();  // gemm_packed_bf16_x86.cc
 
 bool CpuHasAvx512Bf16() {
   static const bool has = DetectAvx512Bf16();
@@ -166,6 +229,7 @@ bool MatMulBF16DotProduct(const float* x, int64_t ldx, int64_t M, const MatMulTa
     tasks += (targets[i].w->rows + kNB - 1) / kNB;
   }
   task_start[count] = tasks;
+  const bool amx = K % 32 == 0 && UseAmx();
   pool.Run(tasks, [&](int64_t task, int) {
     int i = 0;
     while (task >= task_start[i + 1]) ++i;
@@ -173,7 +237,22 @@ bool MatMulBF16DotProduct(const float* x, int64_t ldx, int64_t M, const MatMulTa
     const auto* wp = static_cast<const uint16_t*>(t.w->data);
     const int64_t b0 = task - task_start[i];
     const int64_t n_end = std::min(t.w->rows, (b0 + 1) * kNB);
-    for (int64_t n0 = b0 * kNB; n0 < n_end; n0 += kNR) {
+    int64_t n_begin = b0 * kNB;
+    if (amx && n_end - n_begin >= 32) {
+      AmxConfigure();
+      alignas(64) float out[32 * kMB];
+      for (; n_begin + 32 <= n_end; n_begin += 32) {
+        for (int64_t b = 0; b < mblocks; ++b) {
+          const int mb = static_cast<int>(std::min<int64_t>(kMB, M - b * kMB));
+          const uint32_t* xpb = xp + b * kp_n * kMB;
+          AmxTile32(wp + n_begin * K, K, xpb, out, kMB);
+          if (mb > 32) AmxTile32(wp + n_begin * K, K, xpb + 32, out + 32, kMB);
+          StoreTransposed32(out, kMB, n_begin, b * kMB, mb, t.bias, t.y, t.ldy);
+        }
+      }
+      AmxRelease();
+    }
+    for (int64_t n0 = n_begin; n0 < n_end; n0 += kNR) {
       const int nr = static_cast<int>(std::min<int64_t>(kNR, n_end - n0));
       for (int64_t b = 0; b < mblocks; ++b) {
         const int mb = static_cast<int>(std::min<int64_t>(kMB, M - b * kMB));

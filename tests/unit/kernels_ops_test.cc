@@ -103,6 +103,35 @@ TEST_P(OpsOnTarget, LargeMatMulBothPaths) {
   }
 }
 
+// K a multiple of 32: where UseAmx(), 32-row groups of each 64-row task run on AMX tiles and the
+// rest (here the last 22 rows, and every row with SetAmx(false)) on the AVX512-BF16 kernel; x
+// blocks of 64 rows, a partial one over and under 32 rows.
+TEST_P(OpsOnTarget, LargeBF16MatMulAmxAndNot) {
+  ThreadPool pool(2);
+  const int64_t N = 150, K = 896;
+  TypedMatrix w = MakeMatrix(WType::kBF16, N, K, 15);
+  std::vector<float> bias = Random(N, 16);
+  for (int64_t M : {40, 100}) {
+    std::vector<float> x = Random(M * K, 17);
+    for (auto& v : x) v = BF16ToF32(F32ToBF16(v));
+    std::vector<float> yr(M * N);
+    ref::MatMul(x.data(), K, M, w.m, bias.data(), yr.data(), N);
+    for (bool amx : {true, false}) {
+      SetAmx(amx);
+      std::vector<float> y(M * N);
+      MatMul(x.data(), K, M, w.m, bias.data(), y.data(), N, pool);
+      for (int64_t i = 0; i < M * N; ++i) {
+        const int64_t m = i / N, n = i % N;
+        double abs_sum = std::fabs(bias[n]);
+        for (int64_t k = 0; k < K; ++k) abs_sum += std::fabs(x[m * K + k] * w.f32[n * K + k]);
+        ASSERT_NEAR(y[i], yr[i], 2.0 * (K + 1) * kEps * abs_sum)
+            << "M=" << M << " amx=" << amx << " (active " << UseAmx() << ") at " << i;
+      }
+    }
+    SetAmx(true);
+  }
+}
+
 TEST_P(OpsOnTarget, MatMulSharedEqualsSeparateCalls) {
   ThreadPool pool(2);
   for (WType t : {WType::kF32, WType::kBF16}) {
