@@ -90,11 +90,32 @@ FVLM_TARGET_BF16 void Tile(const uint32_t* xb, int64_t kp_n, int64_t m0, int mr,
 #define FVLM_TARGET_AMX \
   __attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16,amx-tile,amx-bf16")))
 
+
+}  // namespace
+
+// Every tile 16 rows × 64 bytes (palette 1), for the calling thread; matmul_bf16_x86.cc uses it
+// too.
 struct alignas(64) AmxTileConfig {
   uint8_t palette = 1, start_row = 0, reserved[14] = {};
   uint16_t colsb[16] = {};
   uint8_t rows[16] = {};
 };
+
+FVLM_TARGET_AMX void AmxConfigure() {
+  AmxTileConfig cfg;
+  for (int i = 0; i < 8; ++i) {
+    cfg.rows[i] = 16;
+    cfg.colsb[i] = 64;
+  }
+  // GCC 12 does not treat ldtilecfg as reading its operand and may drop the stores above (it
+  // did: palette 1 with no rows, then SIGILL on the first tile instruction).
+  __asm__ volatile("" : : "r"(&cfg) : "memory");
+  _tile_loadconfig(&cfg);
+}
+
+FVLM_TARGET_AMX void AmxRelease() { _tile_release(); }
+
+namespace {
 
 template <int MT, int NT>
 FVLM_TARGET_AMX void AmxBlock(const uint16_t* a, int64_t lda_bytes, const uint8_t* b,
@@ -126,15 +147,7 @@ constexpr int kAmxPanels = 8;  // column block: 8 panels (128 outputs, K·256 by
 FVLM_TARGET_AMX void GemmAmx(const uint16_t* xb, int64_t kp_n, int64_t m_end, const uint8_t* wbase,
                              int64_t panels, int64_t pb, int64_t N, const GemmEpilogue& ep,
                              float* y, int64_t ldy) {
-  AmxTileConfig cfg;
-  for (int i = 0; i < 8; ++i) {
-    cfg.rows[i] = 16;
-    cfg.colsb[i] = 64;
-  }
-  // GCC 12 does not treat ldtilecfg as reading its operand and may drop the stores above (it
-  // did here: palette 1 with no rows, then SIGILL on the first tile instruction).
-  __asm__ volatile("" : : "r"(&cfg) : "memory");
-  _tile_loadconfig(&cfg);
+  AmxConfigure();
   alignas(64) float t[32 * kAmxPanels * 16];
   constexpr int64_t ldt = kAmxPanels * 16;
   const int64_t lda_bytes = kp_n * 4;
@@ -156,7 +169,7 @@ FVLM_TARGET_AMX void GemmAmx(const uint16_t* xb, int64_t kp_n, int64_t m_end, co
       GemmEpilogueTile(t, ldt, two_rows ? 32 : 16, ncols, m0, n0, ep, y, ldy);
     }
   }
-  _tile_release();
+  AmxRelease();
 }
 
 // CPUID AMX-TILE and AMX-BF16, the OS saving the tile state (XCR0 bits 17-18), and Linux's

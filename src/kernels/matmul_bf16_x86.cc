@@ -28,6 +28,10 @@ namespace fastvlm::kernels {
 bool HasBF16DotProduct();
 
 #if FVLM_HAVE_BF16_KERNEL
+// Loads / releases the tile configuration of gemm_packed_bf16_x86.cc (all tiles 16 × 64 bytes).
+void AmxConfigure();
+void AmxRelease();
+
 namespace {
 
 bool DetectAvx512Bf16() {
@@ -136,26 +140,6 @@ FVLM_TARGET_BF16 void PackX(const float* x, int64_t ldx, int64_t m0, int mb, int
 // bodies, only the summation order differs. Needs K a multiple of 32 and 32 whole weight rows.
 #define FVLM_TARGET_AMX \
   __attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16,amx-tile,amx-bf16")))
-
-struct alignas(64) AmxTileConfig {
-  uint8_t palette = 1, start_row = 0, reserved[14] = {};
-  uint16_t colsb[16] = {};
-  uint8_t rows[16] = {};
-};
-
-FVLM_TARGET_AMX void AmxConfigure() {
-  AmxTileConfig cfg;
-  for (int i = 0; i < 8; ++i) {
-    cfg.rows[i] = 16;
-    cfg.colsb[i] = 64;
-  }
-  // GCC 12 does not treat ldtilecfg as reading its operand and may drop the stores above (it
-  // did here: palette 1 with no rows, then SIGILL on the first tile instruction).
-  __asm__ volatile("" : : "r"(&cfg) : "memory");
-  _tile_loadconfig(&cfg);
-}
-
-FVLM_TARGET_AMX void AmxRelease() { _tile_release(); }
 
 // out[j][m] (ldo floats per j) for weight rows w[0..32) and x rows [0, 32) of the block at xpb.
 FVLM_TARGET_AMX void AmxTile32(const uint16_t* w, int64_t K, const uint32_t* xpb, float* out,
