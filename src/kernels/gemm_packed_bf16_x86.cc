@@ -113,6 +113,18 @@ FVLM_TARGET_AMX void AmxConfigure() {
   _tile_loadconfig(&cfg);
 }
 
+// The int8 prefill's tiles (matmul_quant_x86.cc): 0-3 int32 sums (16 rows × 64 bytes), 4-5 x
+// (16 rows × 32 levels: one 32-element block), 6-7 weights (8 k-groups × 64 bytes).
+FVLM_TARGET_AMX void AmxConfigureInt8Block32() {
+  AmxTileConfig cfg;
+  for (int i = 0; i < 8; ++i) {
+    cfg.rows[i] = i < 6 ? 16 : 8;
+    cfg.colsb[i] = i == 4 || i == 5 ? 32 : 64;
+  }
+  __asm__ volatile("" : : "r"(&cfg) : "memory");  // as in AmxConfigure
+  _tile_loadconfig(&cfg);
+}
+
 FVLM_TARGET_AMX void AmxRelease() { _tile_release(); }
 
 namespace {
@@ -172,23 +184,27 @@ FVLM_TARGET_AMX void GemmAmx(const uint16_t* xb, int64_t kp_n, int64_t m_end, co
   AmxRelease();
 }
 
-// CPUID AMX-TILE and AMX-BF16, the OS saving the tile state (XCR0 bits 17-18), and Linux's
-// per-process permission to use it (arch_prctl ARCH_REQ_XCOMP_PERM), asked for once.
-bool CpuHasAmxBf16() {
+// CPUID AMX-TILE and AMX-BF16 (want_int8: AMX-INT8), the OS saving the tile state (XCR0 bits
+// 17-18), and Linux's per-process permission to use it (arch_prctl ARCH_REQ_XCOMP_PERM), asked
+// for once.
+bool CpuHasAmx(bool want_int8) {
 #if defined(__linux__)
-  static const bool ok = [] {
+  static const unsigned features = [] {  // bit 0: AMX-BF16 usable, bit 1: AMX-INT8 usable
     unsigned a, b, c, d;
-    if (!__get_cpuid_count(7, 0, &a, &b, &c, &d)) return false;
-    if (!((d >> 22) & 1) || !((d >> 24) & 1)) return false;
-    if (!__get_cpuid(1, &a, &b, &c, &d) || !((c >> 27) & 1)) return false;  // OSXSAVE
+    if (!__get_cpuid_count(7, 0, &a, &b, &c, &d)) return 0u;
+    const unsigned edx7 = d;
+    if (!((edx7 >> 24) & 1)) return 0u;  // AMX-TILE
+    if (!__get_cpuid(1, &a, &b, &c, &d) || !((c >> 27) & 1)) return 0u;  // OSXSAVE
     unsigned lo, hi;
     __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
-    if ((lo & 0x60000u) != 0x60000u) return false;
+    if ((lo & 0x60000u) != 0x60000u) return 0u;
     constexpr long kArchReqXcompPerm = 0x1023, kXfeatureXtiledata = 18;
-    return syscall(SYS_arch_prctl, kArchReqXcompPerm, kXfeatureXtiledata) == 0;
+    if (syscall(SYS_arch_prctl, kArchReqXcompPerm, kXfeatureXtiledata) != 0) return 0u;
+    return ((edx7 >> 22) & 1) | (((edx7 >> 25) & 1) << 1);
   }();
-  return ok;
+  return (features >> (want_int8 ? 1 : 0)) & 1;
 #else
+  (void)want_int8;
   return false;
 #endif
 }
@@ -199,7 +215,10 @@ std::atomic<bool> g_amx_enabled{std::getenv("FASTVLM_NO_AMX") == nullptr};
 
 bool HasBF16DotProduct();
 
-bool UseAmx() { return g_amx_enabled.load(std::memory_order_relaxed) && HasBF16DotProduct() && CpuHasAmxBf16(); }
+bool UseAmx() {
+  return g_amx_enabled.load(std::memory_order_relaxed) && HasBF16DotProduct() && CpuHasAmx(false);
+}
+bool UseAmxInt8() { return g_amx_enabled.load(std::memory_order_relaxed) && CpuHasAmx(true); }
 void SetAmx(bool allowed) { g_amx_enabled.store(allowed, std::memory_order_relaxed); }
 
 bool GemmPackedBF16DotProduct(const float* x, int64_t ldx, int64_t M, const PackedMatrix& w,
@@ -244,6 +263,7 @@ bool GemmPackedBF16DotProduct(const float*, int64_t, int64_t, const PackedMatrix
   return false;
 }
 bool UseAmx() { return false; }
+bool UseAmxInt8() { return false; }
 void SetAmx(bool) {}
 
 #endif

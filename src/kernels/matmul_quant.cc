@@ -307,11 +307,15 @@ bool UseInt8Prefill(bool f32_x) {
 void PrefillInt8(const float* x, int64_t ldx, int64_t M, const MatMulTarget* targets, int count,
                  ThreadPool& pool) {
   const int64_t K = targets[0].w->cols, nb = K / kQBlock;
+  // AMX-INT8 tiles take 16 rows of x at a time: x is padded with zero rows to whole tiles.
+  const bool amx = !HWY_ARCH_ARM_A64 && M >= 16 && UseAmxInt8();
+  const int64_t rows = amx ? (M + 15) / 16 * 16 : M;
   // The calling thread's buffer (grows to the largest M·K once), shared with the workers
   // through a plain pointer (a thread_local named inside the lambdas would be each worker's own).
   static thread_local std::vector<BlockQ8X> xq_buf;
-  if (static_cast<int64_t>(xq_buf.size()) < M * nb) xq_buf.resize(M * nb);
+  if (static_cast<int64_t>(xq_buf.size()) < rows * nb) xq_buf.resize(rows * nb);
   BlockQ8X* const xq = xq_buf.data();
+  std::fill(xq + M * nb, xq + rows * nb, BlockQ8X{});
   pool.ParallelChunks(M, 1, 16, [&](int64_t b, int64_t e, int) {
     for (int64_t m = b; m < e; ++m) QuantizeRowFast(x + m * ldx, K, xq + m * nb);
   });
@@ -325,7 +329,8 @@ void PrefillInt8(const float* x, int64_t ldx, int64_t M, const MatMulTarget* tar
     static thread_local std::vector<uint8_t> panel;
     uint8_t* dst = Aligned64(panel, Int8PanelBytes(kNB, K));
     const float* bias = t.bias ? t.bias + n0 : nullptr;
-    const bool signed_levels = HWY_ARCH_ARM_A64;  // ARM64 SDOT: signed; x86 VNNI: unsigned
+    // ARM64 SDOT and AMX's tdpbssd: signed; x86 VNNI (u8 × s8): unsigned.
+    const bool signed_levels = HWY_ARCH_ARM_A64 || amx;
     if (t.w->panels && DecodePanelsActive()) {
       PackInt8PanelsFromDecode(*t.w, n0, n, signed_levels, dst);
     } else {
@@ -334,7 +339,7 @@ void PrefillInt8(const float* x, int64_t ldx, int64_t M, const MatMulTarget* tar
 #if HWY_ARCH_ARM_A64
     GemmInt8Arm(t.w->type, xq, M, K, dst, n, bias, t.y + n0, t.ldy);
 #else
-    GemmInt8X86(t.w->type, xq, M, K, dst, n, bias, t.y + n0, t.ldy);
+    GemmInt8X86(t.w->type, xq, M, K, dst, n, bias, t.y + n0, t.ldy, amx);
 #endif
   });
 }
@@ -541,7 +546,10 @@ void PackInt8Panels(const Matrix& w, int64_t n0, int64_t n, bool signed_levels, 
 
 const char* QuantPrefillKernelName() {
   if (UseReference()) return "ref";
-  if (UseInt8Prefill(false)) return HWY_ARCH_ARM_A64 ? "int8-neon-dotprod" : "int8-avx512vnni";
+  if (UseInt8Prefill(false)) {
+    if (HWY_ARCH_ARM_A64) return "int8-neon-dotprod";
+    return UseAmxInt8() ? "int8-amx" : "int8-avx512vnni";
+  }
   return HasBF16DotProduct() ? "bf16-panels" : "f32-panels";
 }
 

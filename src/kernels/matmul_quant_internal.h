@@ -34,11 +34,12 @@ inline constexpr int64_t kInt8PanelBlockBytes = 8 * 64 + 2 * 64;
 int64_t Int8PanelBytes(int64_t n, int64_t K);
 void PackInt8Panels(const Matrix& w, int64_t n0, int64_t n, bool signed_levels, void* dst);
 // The GEMMs on those panels: y[i·ldy + j] = Σ_b d_w·d_x·isum_b (+ m·d_x·Σq_x for Q4_1) +
-// bias[j] for M rows of quantized x. x86 (AVX-512 VNNI, unsigned levels) and ARM64 (SDOT, signed
-// levels); Has* is false where the CPU (or the build) lacks them.
+// bias[j] for M rows of quantized x. x86 (AVX-512 VNNI, unsigned levels; or, with amx, AMX-INT8
+// tiles on signed levels, x padded with zero rows to a multiple of 16, the same bits) and ARM64
+// (SDOT, signed levels); Has* is false where the CPU (or the build) lacks them.
 bool HasInt8PrefillX86();
 void GemmInt8X86(WType t, const BlockQ8X* xq, int64_t M, int64_t K, const void* panels, int64_t n,
-                 const float* bias, float* y, int64_t ldy);
+                 const float* bias, float* y, int64_t ldy, bool amx);
 bool HasInt8PrefillArm();
 void GemmInt8Arm(WType t, const BlockQ8X* xq, int64_t M, int64_t K, const void* panels, int64_t n,
                  const float* bias, float* y, int64_t ldy);

@@ -652,6 +652,139 @@ void Int8Panels(const BlockQ8X* xq, int64_t M, int64_t K, const uint8_t* panels,
   }
 }
 
+// --- Prefill with int8 activations on AMX-INT8 tiles (Sapphire Rapids and later) -------------
+//
+// The panels with signed levels (Q8_0 q, Q4_0 q − 8, Q4_1 q): a block's 8 k-groups × 16 rows ×
+// 4 levels are exactly a B tile of 8 rows × 64 bytes, and 16 rows of x's block b (32 levels at
+// stride nb·40 bytes) an A tile, so one tdpbssd gives the 16 × 16 exact sums Σ q_w·q_x of one
+// block (the offsets of the VNNI body are not needed: both operands are signed). Each block's
+// sums are scaled before the next block's are added, as Int8Tile does, so the tile is stored to
+// a buffer and scaled there: the tiles of block b + 1 are issued before block b's buffer is
+// read, so the tile unit and the vector unit overlap. The f32 arithmetic is Int8Tile's
+// operation for operation, hence y is the VNNI body's bit for bit. x must have whole tiles of
+// 16 rows (rows past M zero); y gets rows [0, M).
+#define FVLM_TARGET_AMX_INT8 \
+  __attribute__((target("avx2,fma,f16c,avx512f,avx512vl,avx512bw,avx512vnni,amx-tile,amx-int8")))
+
+}  // namespace
+void AmxConfigureInt8Block32();  // gemm_packed_bf16_x86.cc
+void AmxRelease();
+namespace {
+
+// The tiles run one instruction at a time, each at about one tile row per cycle (measured on
+// the Xeon: a 16-row load, store or tdpbssd ~16 cycles), so they are blocked 2 × 2: per block,
+// x tiles 4-5 (32 rows) and weight tiles 6-7 (32 columns) feed 4 products into tiles 0-3, 48
+// row-loads and 64 row-stores per 4 products instead of 96 and 64 one at a time. The sums of
+// block b + kAmxAhead are issued before block b's are scaled (ring of kAmxSlots), so the vector
+// unit scales while the tile unit runs.
+constexpr int kAmxSlots = 4, kAmxAhead = 2;
+using AmxSums = int32_t[4][16][16];  // one block: [2·x tile + weight tile][row][column]
+
+template <int MT, int NT>
+FVLM_TARGET_AMX_INT8 inline void AmxIssueBlock(const BlockQ8X* xr, int64_t xstride,
+                                               const uint8_t* w0, int64_t panel_bytes, int64_t b,
+                                               AmxSums& c) {
+  const uint8_t* wb = w0 + b * kI8BlockBytes;
+  const int64_t x1 = 16 * xstride;  // bytes from x tile 0 to x tile 1
+  _tile_loadd(4, xr[b].qs, xstride);
+  if constexpr (MT == 2) _tile_loadd(5, xr[b].qs + x1, xstride);
+  _tile_loadd(6, wb, 64);
+  if constexpr (NT == 2) _tile_loadd(7, wb + panel_bytes, 64);
+  _tile_zero(0);
+  _tile_dpbssd(0, 4, 6);
+  _tile_stored(0, c[0], 64);
+  if constexpr (NT == 2) {
+    _tile_zero(1);
+    _tile_dpbssd(1, 4, 7);
+    _tile_stored(1, c[1], 64);
+  }
+  if constexpr (MT == 2) {
+    _tile_zero(2);
+    _tile_dpbssd(2, 5, 6);
+    _tile_stored(2, c[2], 64);
+  }
+  if constexpr (MT == 2 && NT == 2) {
+    _tile_zero(3);
+    _tile_dpbssd(3, 5, 7);
+    _tile_stored(3, c[3], 64);
+  }
+}
+
+// acc[16 rows][16 columns] += block b's sums c scaled, as Int8Tile does it.
+template <WType T>
+FVLM_TARGET_AMX_INT8 inline void AmxScaleBlock(const int32_t (*c)[16], const BlockQ8X* xr,
+                                               int64_t nb, int64_t b, const uint8_t* pb,
+                                               float* acc, int64_t lda) {
+  const __m512 dw = _mm512_load_ps(pb + 512);
+  for (int r = 0; r < 16; ++r) {
+    const BlockQ8X& xb = xr[r * nb + b];
+    float* a = acc + r * lda;
+    __m512 v = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_load_si512(c[r])),
+                               _mm512_mul_ps(dw, _mm512_set1_ps(xb.d)), _mm512_load_ps(a));
+    if constexpr (T == WType::kQ4_1) {
+      v = _mm512_fmadd_ps(_mm512_load_ps(pb + 576), _mm512_set1_ps(xb.d * static_cast<float>(xb.sum)),
+                          v);
+    }
+    _mm512_store_ps(a, v);
+  }
+}
+
+// Rows [m0, m0 + 16·MT) of x against panels [p, p + NT).
+template <WType T, int MT, int NT>
+FVLM_TARGET_AMX_INT8 void AmxBlock2x2(const BlockQ8X* xq, int64_t M, int64_t nb, int64_t m0,
+                                      const uint8_t* panels, int64_t p, int64_t n,
+                                      const float* bias, float* y, int64_t ldy, AmxSums* ring) {
+  const int64_t xstride = nb * static_cast<int64_t>(sizeof(BlockQ8X));
+  const int64_t panel_bytes = nb * kI8BlockBytes;
+  const BlockQ8X* xr = xq + m0 * nb;
+  const uint8_t* w0 = panels + p * panel_bytes;
+  alignas(64) float acc[32][32];
+  for (int r = 0; r < 16 * MT; ++r)
+    for (int j = 0; j < 16 * NT; j += 16) _mm512_store_ps(&acc[r][j], _mm512_setzero_ps());
+  for (int64_t b = 0; b < std::min<int64_t>(kAmxAhead, nb); ++b)
+    AmxIssueBlock<MT, NT>(xr, xstride, w0, panel_bytes, b, ring[b % kAmxSlots]);
+  for (int64_t b = 0; b < nb; ++b) {
+    if (b + kAmxAhead < nb)
+      AmxIssueBlock<MT, NT>(xr, xstride, w0, panel_bytes, b + kAmxAhead,
+                            ring[(b + kAmxAhead) % kAmxSlots]);
+    const AmxSums& c = ring[b % kAmxSlots];
+    for (int i = 0; i < MT; ++i)
+      for (int j = 0; j < NT; ++j)
+        AmxScaleBlock<T>(c[2 * i + j], xr + 16 * i * nb, nb, b,
+                         w0 + j * panel_bytes + b * kI8BlockBytes, &acc[16 * i][16 * j], 32);
+  }
+  for (int j = 0; j < NT; ++j) {
+    const int64_t col = (p + j) * 16;
+    const int cols = static_cast<int>(std::min<int64_t>(16, n - col));
+    const __mmask16 mask = static_cast<__mmask16>((1u << cols) - 1);
+    const __m512 bv = bias ? _mm512_maskz_loadu_ps(mask, bias + col) : _mm512_setzero_ps();
+    const int rows = static_cast<int>(std::min<int64_t>(16 * MT, M - m0));
+    for (int r = 0; r < rows; ++r)
+      _mm512_mask_storeu_ps(y + (m0 + r) * ldy + col, mask,
+                            _mm512_add_ps(_mm512_load_ps(&acc[r][16 * j]), bv));
+  }
+}
+
+template <WType T>
+FVLM_TARGET_AMX_INT8 void Int8PanelsAmx(const BlockQ8X* xq, int64_t M, int64_t K,
+                                        const uint8_t* panels, int64_t n, const float* bias,
+                                        float* y, int64_t ldy) {
+  const int64_t nb = K / kQBlock, np = (n + 15) / 16;
+  alignas(64) AmxSums ring[kAmxSlots];
+  AmxConfigureInt8Block32();
+  for (int64_t m0 = 0; m0 < M; m0 += 32) {
+    const bool two_x = M - m0 > 16;
+    for (int64_t p = 0; p < np; p += 2) {
+      const bool two_w = np - p >= 2;
+      if (two_x && two_w) AmxBlock2x2<T, 2, 2>(xq, M, nb, m0, panels, p, n, bias, y, ldy, ring);
+      else if (two_x) AmxBlock2x2<T, 2, 1>(xq, M, nb, m0, panels, p, n, bias, y, ldy, ring);
+      else if (two_w) AmxBlock2x2<T, 1, 2>(xq, M, nb, m0, panels, p, n, bias, y, ldy, ring);
+      else AmxBlock2x2<T, 1, 1>(xq, M, nb, m0, panels, p, n, bias, y, ldy, ring);
+    }
+  }
+  AmxRelease();
+}
+
 // QuantizeRowQ8X with AVX-512, bit for bit: the same amax, d = amax / 127, id = 1 / d, q =
 // round-half-away(x·id) (truncate, then step away from zero when the exact remainder is ≥ 0.5),
 // clamped to ±127.
@@ -692,8 +825,16 @@ FVLM_TARGET_VNNI void QuantizeRowQ8XAvx512(const float* x, int64_t K, BlockQ8X* 
 bool HasInt8PrefillX86() { return Cpu().vnni; }
 
 void GemmInt8X86(WType t, const BlockQ8X* xq, int64_t M, int64_t K, const void* panels, int64_t n,
-                 const float* bias, float* y, int64_t ldy) {
+                 const float* bias, float* y, int64_t ldy, bool amx) {
   const auto* p = static_cast<const uint8_t*>(panels);
+  if (amx) {
+    switch (t) {
+      case WType::kQ8_0: return Int8PanelsAmx<WType::kQ8_0>(xq, M, K, p, n, bias, y, ldy);
+      case WType::kQ4_0: return Int8PanelsAmx<WType::kQ4_0>(xq, M, K, p, n, bias, y, ldy);
+      case WType::kQ4_1: return Int8PanelsAmx<WType::kQ4_1>(xq, M, K, p, n, bias, y, ldy);
+      default: CHECK(false);
+    }
+  }
   switch (t) {
     case WType::kQ8_0: return Int8Panels<WType::kQ8_0>(xq, M, K, p, n, bias, y, ldy);
     case WType::kQ4_0: return Int8Panels<WType::kQ4_0>(xq, M, K, p, n, bias, y, ldy);
@@ -834,7 +975,7 @@ QuantRowsFn QuantRowsX86(WType, bool, bool, bool, const char**) { return nullptr
 bool PackBlockRowsBF16X86(const Matrix&, int64_t, int64_t, void*) { return false; }
 bool HasInt8PrefillX86() { return false; }
 void GemmInt8X86(WType, const BlockQ8X*, int64_t, int64_t, const void*, int64_t, const float*,
-                 float*, int64_t) {
+                 float*, int64_t, bool) {
   CHECK(false);
 }
 bool QuantizeRowQ8XX86(const float*, int64_t, BlockQ8X*) { return false; }

@@ -244,7 +244,8 @@ const char* QuantGemvKernelName();
 // instructions (x86 VNNI / AVX2 bodies, ARM SDOT), so tests reach the Highway body on every
 // target. Default true. Not thread-safe against concurrent MatMul calls.
 void SetQuantIntrinsicsBodies(bool allowed);
-// What prefill (M > 4) does with block types now: "int8-avx512vnni" / "int8-neon-dotprod" (x
+// What prefill (M > 4) does with block types now: "int8-avx512vnni" / "int8-amx" (calls of 16
+// rows or more on AMX-INT8 tiles, the VNNI body's bits) / "int8-neon-dotprod" (x
 // quantized per row to BlockQ8X, integer dot products with the weights as stored, on CPUs with
 // AVX-512 VNNI and an AVX-512 target, or ARM64 with the dot-product instructions), "bf16-panels" or "f32-panels" (weights dequantized into the float GEMM).
 // f32_x targets and SetBF16DotProduct(false) always take the float panels.
@@ -311,6 +312,10 @@ void SetBF16DotProduct(bool allowed);
 // AMX tiles: the CPU and OS support AMX-BF16, HasBF16DotProduct(), and neither SetAmx(false) nor
 // the environment variable FASTVLM_NO_AMX turned it off.
 bool UseAmx();
+// Whether the int8 prefill of Q8_0 / Q4_0 / Q4_1 weights (QuantPrefillKernelName "int8-amx") runs
+// on AMX-INT8 tiles: the CPU and OS support AMX-INT8 and SetAmx / FASTVLM_NO_AMX allow tiles.
+bool UseAmxInt8();
+// Allows (default) or forbids both AMX paths. Not thread-safe against concurrent GEMMs.
 void SetAmx(bool allowed);
 
 namespace ref {

@@ -284,6 +284,38 @@ TEST_P(QuantOnTarget, PrefillInt8EqualsTheQuantizedProduct) {
   }
 }
 
+TEST_P(QuantOnTarget, PrefillInt8AmxIsTheVnniBodyBitForBit) {
+  // AMX-INT8 tiles (tdpbssd on signed levels, x padded to 16-row tiles) compute the same exact
+  // block sums as the VNNI body and scale them with the same f32 operations in the same order,
+  // so y must be identical. M covers one and two x tiles, partial tiles and a third tile; N the
+  // per-task panel counts 4, 3 (64 + 48) and 2 with a partial panel (64 + 19); K one block more
+  // than a tile pair's step and the model's 896 and 4864.
+  if (std::string(QuantPrefillKernelName()) != "int8-amx")
+    GTEST_SKIP() << "no AMX-INT8 int8 prefill on " << GetParam() << " here ("
+                 << QuantPrefillKernelName() << ")";
+  ThreadPool pool(2);
+  for (WType t : kTypes) {
+    for (int64_t K : {96, 896, 4864}) {
+      for (int64_t M : {16, 17, 31, 32, 45, 48, 70}) {
+        for (int64_t N : {64, 112, 83}) {
+          if (K == 4864 && N != 83) continue;
+          const int64_t ldx = K + 3, ldy = N + 1;
+          const std::vector<uint8_t> wb = RandomBlocks(t, N, K, 61 + M + K + N, false);
+          const Matrix w{t, wb.data(), N, K};
+          const std::vector<float> x = Random(M * ldx, 17 + M), bias = Random(N, 18);
+          std::vector<float> y_amx(M * ldy, -1.0f), y_vnni(M * ldy, -1.0f);
+          MatMul(x.data(), ldx, M, w, bias.data(), y_amx.data(), ldy, pool);
+          SetAmx(false);
+          MatMul(x.data(), ldx, M, w, bias.data(), y_vnni.data(), ldy, pool);
+          SetAmx(true);
+          ASSERT_EQ(0, std::memcmp(y_amx.data(), y_vnni.data(), y_amx.size() * sizeof(float)))
+              << WTypeName(t) << " K=" << K << " M=" << M << " N=" << N;
+        }
+      }
+    }
+  }
+}
+
 // A 64-byte-aligned copy of w's decode panels, packed in two group ranges (the loader runs
 // ranges in parallel).
 struct Panels {
