@@ -128,6 +128,46 @@ HWY_INLINE void DwPixelVectors(const float* x, const DwConvShape& s, const float
   }
 }
 
+// kR consecutive output pixels of one row whose K×K windows lie inside the image (stride 1,
+// multiplier 1, C a multiple of kL): per channel vector and kernel row, each of the kR + K − 1
+// input vectors is loaded once and meets the K weights of that row in registers, instead of
+// one load of input and one of weight per multiply-add (DwPixelVectors, which is load-bound).
+// Each output still adds its taps in DwPixelVectors' order (bias, then ky, then kx, one FMA
+// each), so the result is the same bits.
+constexpr int kDwRun = 8;
+template <int K>
+HWY_INLINE void DwRowRun(const float* x, const DwConvShape& s, const float* w, const float* bias,
+                         bool gelu, float* yp, int64_t iy0, int64_t ix0) {
+  const DF df;
+  const int64_t C = s.C;
+  for (int64_t o = 0; o < C; o += kL) {
+    const VF b = bias ? hn::LoadU(df, bias + o) : hn::Zero(df);
+    VF acc[kDwRun];
+    HWY_UNROLL(16)
+    for (int r = 0; r < kDwRun; ++r) acc[r] = b;
+    for (int ky = 0; ky < K; ++ky) {
+      const float* row = x + ((iy0 + ky) * s.W + ix0) * C + o;
+      VF wv[K];
+      HWY_UNROLL(16)
+      for (int kx = 0; kx < K; ++kx) wv[kx] = hn::LoadU(df, w + (ky * K + kx) * C + o);
+      HWY_UNROLL(16)
+      for (int j = 0; j < kDwRun + K - 1; ++j) {
+        const VF in = hn::LoadU(df, row + j * C);
+        HWY_UNROLL(16)
+        for (int kx = 0; kx < K; ++kx) {
+          const int r = j - kx;
+          if (r >= 0 && r < kDwRun) acc[r] = hn::MulAdd(in, wv[kx], acc[r]);
+        }
+      }
+    }
+    HWY_UNROLL(16)
+    for (int r = 0; r < kDwRun; ++r) {
+      const VF v = gelu ? GeluVec(df, acc[r]) : acc[r];
+      hn::StoreU(v, df, yp + r * C + o);
+    }
+  }
+}
+
 template <int kMult>
 void DwConvT(const float* x, const DwConvShape& s, const float* w, const float* bias, bool gelu,
              float* y, int64_t p_begin, int64_t p_end) {
@@ -136,7 +176,19 @@ void DwConvT(const float* x, const DwConvShape& s, const float* w, const float* 
   alignas(64) int32_t dup_idx[kL];
   for (int64_t i = 0; i < kL; ++i) dup_idx[i] = static_cast<int32_t>(i / 2);
   const auto dup = hn::SetTableIndices(df, dup_idx);
+  const bool runs = kMult == 1 && s.stride == 1 && (s.k == 7 || s.k == 3) && s.C % kL == 0;
   for (int64_t p = p_begin; p < p_end; ++p) {
+    if (runs) {  // kDwRun pixels of this row with whole windows: DwRowRun
+      const int64_t oy = p / OW, ox = p % OW, iy0 = oy - s.pad, ix0 = ox - s.pad;
+      if (iy0 >= 0 && iy0 + s.k <= s.H && ix0 >= 0 && ix0 + kDwRun - 1 + s.k <= s.W &&
+          ox + kDwRun <= OW && p + kDwRun <= p_end) {
+        float* yp = y + (p - p_begin) * Cout;
+        if (s.k == 7) DwRowRun<7>(x, s, w, bias, gelu, yp, iy0, ix0);
+        else DwRowRun<3>(x, s, w, bias, gelu, yp, iy0, ix0);
+        p += kDwRun - 1;
+        continue;
+      }
+    }
     const auto [iy0, ix0, ky0, ky1, kx0, kx1] = PixelWindow(p / OW, p % OW, s);
     float* yp = y + (p - p_begin) * Cout;
     int64_t o = 0;

@@ -10,6 +10,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
 #include <random>
 #include <vector>
 
@@ -107,6 +108,40 @@ TEST_P(VisionOpsOnTarget, DepthwiseConvMatchesReference) {
                 << "H=" << c.H << " W=" << c.W << " C=" << c.C << " k=" << c.k << " s=" << c.stride
                 << " mult=" << c.mult << " gelu=" << gelu << " p=" << p << " o=" << o;
           }
+        }
+      }
+    }
+  }
+}
+
+TEST_P(VisionOpsOnTarget, DepthwiseConvRowRunsArePerPixelBits) {
+  // Interior pixels of stride-1 convolutions go through runs of 8 pixels that share input
+  // loads; a call of one pixel never forms a run, so it takes the per-pixel path, which the test
+  // above checks against the reference. Both add each output's taps in the same order: equal
+  // bits. Images wide enough for several runs per row, band splits inside runs, channel counts
+  // that are and are not whole vectors.
+  uint32_t seed = 100;
+  for (int k : {3, 7}) {
+    for (int64_t C : {16, 32, 48, 20}) {
+      for (int64_t W : {23, 40}) {
+        DwConvShape s;
+        s.H = 11;
+        s.W = W;
+        s.C = C;
+        s.k = k;
+        s.pad = k / 2;
+        const int64_t P = s.OH() * s.OW();
+        const std::vector<float> x = Random(s.H * s.W * C, ++seed), w = Random(k * k * C, ++seed, 0.3f),
+                                 b = Random(C, ++seed);
+        for (bool gelu : {false, true}) {
+          std::vector<float> y(P * C), y1(P * C);
+          const int64_t cut = P / 2 + 3;
+          DepthwiseConv(x.data(), s, w.data(), b.data(), gelu, y.data(), 0, cut);
+          DepthwiseConv(x.data(), s, w.data(), b.data(), gelu, y.data() + cut * C, cut, P);
+          for (int64_t p = 0; p < P; ++p)
+            DepthwiseConv(x.data(), s, w.data(), b.data(), gelu, y1.data() + p * C, p, p + 1);
+          ASSERT_EQ(0, std::memcmp(y.data(), y1.data(), y.size() * sizeof(float)))
+              << "k=" << k << " C=" << C << " W=" << W << " gelu=" << gelu;
         }
       }
     }
