@@ -658,6 +658,11 @@ bool UseReference();
 // returns false when it does not apply.
 bool MatMulBF16DotProduct(const float* x, int64_t ldx, int64_t M, const MatMulTarget* targets,
                           int count, ThreadPool& pool);
+// bf16 weights with f32 activations (f32_x) on AMX tiles (matmul_bf16_x86.cc): x split into
+// three bf16 parts whose products are exact, so y is the f32 product to f32 accumulation;
+// returns false when it does not apply (no AMX, K % 32, rows % 32, M < 16).
+bool MatMulBF16SplitX(const float* x, int64_t ldx, int64_t M, const MatMulTarget* targets,
+                      int count, ThreadPool& pool);
 // Block-quantized weights (matmul_quant.cc), all targets of one block type and K.
 void MatMulQuantShared(const float* x, int64_t ldx, int64_t M, const MatMulTarget* targets,
                        int count, ThreadPool& pool);
@@ -699,6 +704,9 @@ void MatMulShared(const float* x, int64_t ldx, int64_t M, const MatMulTarget* ta
   if (M <= 4) return HWY_DYNAMIC_DISPATCH(SmallMImpl)(x, ldx, M, targets, count, &pool);
   if (targets[0].w->type == WType::kBF16 && !targets[0].f32_x &&
       MatMulBF16DotProduct(x, ldx, M, targets, count, pool))
+    return;
+  if (targets[0].w->type == WType::kBF16 && targets[0].f32_x &&
+      MatMulBF16SplitX(x, ldx, M, targets, count, pool))
     return;
   for (int i = 0; i < count; ++i) {
     const MatMulTarget& t = targets[i];

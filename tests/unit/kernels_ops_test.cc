@@ -132,6 +132,44 @@ TEST_P(OpsOnTarget, LargeBF16MatMulAmxAndNot) {
   }
 }
 
+TEST_P(OpsOnTarget, F32ActivationsOnAmxAreF32Accurate) {
+  // bf16 weights with f32 activations (f32_x: Qwen2's q/k projections): on AMX, x is split into
+  // three bf16 parts whose products are exact, so the result must be as close to the exact
+  // product as the f32 path's own (widened weights, f32 FMAs). RMS errors against double:
+  // the split must stay within 2x of the f32 path's. Keeping only two parts leaves ~2^-17 of x
+  // (~100x the f32 path's error here) and fails this; one part is the bf16 path.
+  ThreadPool pool(2);
+  const int64_t K = 896;
+  for (int64_t N : {64, 96}) {
+    TypedMatrix w = MakeMatrix(WType::kBF16, N, K, 25 + N);
+    const std::vector<float> bias = Random(N, 26);
+    for (int64_t M : {16, 40, 100}) {
+      const int64_t ldx = K + 3, ldy = N + 2;
+      const std::vector<float> x = Random(M * ldx, 27 + M);
+      double err[2] = {0, 0};
+      for (int amx = 0; amx < 2; ++amx) {
+        SetAmx(amx == 1);
+        std::vector<float> y(M * ldy, -5.0f);
+        const MatMulTarget t{&w.m, bias.data(), y.data(), ldy, /*f32_x=*/true};
+        MatMulShared(x.data(), ldx, M, &t, 1, pool);
+        for (int64_t m = 0; m < M; ++m) {
+          for (int64_t n = 0; n < N; ++n) {
+            double ref = bias[n];
+            for (int64_t k = 0; k < K; ++k) ref += double{x[m * ldx + k]} * w.f32[n * K + k];
+            const double d = y[m * ldy + n] - ref;
+            err[amx] += d * d;
+          }
+          ASSERT_EQ(y[m * ldy + N], -5.0f) << "wrote past the row";
+        }
+      }
+      SetAmx(true);
+      const double rms_f32 = std::sqrt(err[0] / (M * N)), rms_amx = std::sqrt(err[1] / (M * N));
+      EXPECT_LE(rms_amx, 2.0 * rms_f32 + 1e-12)
+          << "N=" << N << " M=" << M << " (AMX active: " << UseAmx() << ")";
+    }
+  }
+}
+
 TEST_P(OpsOnTarget, MatMulSharedEqualsSeparateCalls) {
   ThreadPool pool(2);
   for (WType t : {WType::kF32, WType::kBF16}) {
