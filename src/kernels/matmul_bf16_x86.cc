@@ -189,6 +189,42 @@ FVLM_TARGET_BF16 void StoreTransposed32(const float* out, int64_t ldo, int64_t n
   }
 }
 
+// Prefill tasks: kNB weight rows each, the targets one after another; task_start[i] is target
+// i's first task, task_start[count] the total.
+constexpr int64_t kNB = 64;
+constexpr int kMaxTargets = 16;
+void WeightRowTasks(const MatMulTarget* targets, int count, int64_t* task_start) {
+  CHECK_LE(count, kMaxTargets);
+  task_start[0] = 0;
+  for (int i = 0; i < count; ++i)
+    task_start[i + 1] = task_start[i] + (targets[i].w->rows + kNB - 1) / kNB;
+}
+
+// Weight rows [n_begin, n_begin + 32·blocks) of t against every packed x block (M rows) on AMX;
+// x is kTerms bf16 parts, part j packed at xp + j·per_term.
+template <int kTerms>
+void AmxWeightRows(const MatMulTarget& t, int64_t K, int64_t n_begin, int64_t blocks,
+                   const uint32_t* xp, int64_t per_term, int64_t M) {
+  const auto* wp = static_cast<const uint16_t*>(t.w->data);
+  const int64_t kp_n = K / 2, mblocks = (M + kMB - 1) / kMB;
+  AmxConfigure();
+  alignas(64) float out[32 * kMB];
+  for (int64_t n0 = n_begin; n0 < n_begin + 32 * blocks; n0 += 32) {
+    for (int64_t b = 0; b < mblocks; ++b) {
+      const int mb = static_cast<int>(std::min<int64_t>(kMB, M - b * kMB));
+      const uint32_t* parts[kTerms];
+      for (int j = 0; j < kTerms; ++j) parts[j] = xp + j * per_term + b * kp_n * kMB;
+      AmxTile32<kTerms>(wp + n0 * K, K, parts, out, kMB);
+      if (mb > 32) {
+        for (int j = 0; j < kTerms; ++j) parts[j] += 32;
+        AmxTile32<kTerms>(wp + n0 * K, K, parts, out + 32, kMB);
+      }
+      StoreTransposed32(out, kMB, n0, b * kMB, mb, t.bias, t.y, t.ldy);
+    }
+  }
+  AmxRelease();
+}
+
 }  // namespace
 
 bool UseAmx();  // gemm_packed_bf16_x86.cc
@@ -220,16 +256,10 @@ bool MatMulBF16DotProduct(const float* x, int64_t ldx, int64_t M, const MatMulTa
   });
   // Tasks of 64 weight rows over all targets; inside, each kNR-row weight tile (~11 kB at
   // K=896, L1-resident) meets every packed x block in turn.
-  constexpr int64_t kNB = 64;
-  int64_t task_start[16], tasks = 0;
-  CHECK_LE(count, 15);
-  for (int i = 0; i < count; ++i) {
-    task_start[i] = tasks;
-    tasks += (targets[i].w->rows + kNB - 1) / kNB;
-  }
-  task_start[count] = tasks;
+  int64_t task_start[kMaxTargets + 1];
+  WeightRowTasks(targets, count, task_start);
   const bool amx = K % 32 == 0 && UseAmx();
-  pool.Run(tasks, [&](int64_t task, int) {
+  pool.Run(task_start[count], [&](int64_t task, int) {
     int i = 0;
     while (task >= task_start[i + 1]) ++i;
     const MatMulTarget& t = targets[i];
@@ -238,22 +268,9 @@ bool MatMulBF16DotProduct(const float* x, int64_t ldx, int64_t M, const MatMulTa
     const int64_t n_end = std::min(t.w->rows, (b0 + 1) * kNB);
     int64_t n_begin = b0 * kNB;
     if (amx && n_end - n_begin >= 32) {
-      AmxConfigure();
-      alignas(64) float out[32 * kMB];
-      for (; n_begin + 32 <= n_end; n_begin += 32) {
-        for (int64_t b = 0; b < mblocks; ++b) {
-          const int mb = static_cast<int>(std::min<int64_t>(kMB, M - b * kMB));
-          const uint32_t* xpb = xp + b * kp_n * kMB;
-          const uint32_t* x0[1] = {xpb};
-          AmxTile32<1>(wp + n_begin * K, K, x0, out, kMB);
-          if (mb > 32) {
-            const uint32_t* x1[1] = {xpb + 32};
-            AmxTile32<1>(wp + n_begin * K, K, x1, out + 32, kMB);
-          }
-          StoreTransposed32(out, kMB, n_begin, b * kMB, mb, t.bias, t.y, t.ldy);
-        }
-      }
-      AmxRelease();
+      const int64_t blocks = (n_end - n_begin) / 32;
+      AmxWeightRows<1>(t, K, n_begin, blocks, xp, 0, M);
+      n_begin += 32 * blocks;
     }
     for (int64_t n0 = n_begin; n0 < n_end; n0 += kNR) {
       const int nr = static_cast<int>(std::min<int64_t>(kNR, n_end - n0));
@@ -315,37 +332,15 @@ bool MatMulBF16SplitX(const float* x, int64_t ldx, int64_t M, const MatMulTarget
     PackX(r1, K, m0, mb, K, buf, xp + per_term + b * kp_n * kMB);
     PackX(r2, K, m0, mb, K, buf, xp + 2 * per_term + b * kp_n * kMB);
   });
-  constexpr int64_t kNB = 64;
-  int64_t task_start[17], tasks = 0;
-  CHECK_LE(count, 16);
-  for (int i = 0; i < count; ++i) {
-    task_start[i] = tasks;
-    tasks += (targets[i].w->rows + kNB - 1) / kNB;
-  }
-  task_start[count] = tasks;
-  pool.Run(tasks, [&](int64_t task, int) {
+  int64_t task_start[kMaxTargets + 1];
+  WeightRowTasks(targets, count, task_start);
+  pool.Run(task_start[count], [&](int64_t task, int) {
     int i = 0;
     while (task >= task_start[i + 1]) ++i;
     const MatMulTarget& t = targets[i];
-    const auto* wp = static_cast<const uint16_t*>(t.w->data);
-    const int64_t b0 = task - task_start[i];
-    const int64_t n_end = std::min(t.w->rows, (b0 + 1) * kNB);
-    AmxConfigure();
-    alignas(64) float out[32 * kMB];
-    for (int64_t n_begin = b0 * kNB; n_begin < n_end; n_begin += 32) {
-      for (int64_t b = 0; b < mblocks; ++b) {
-        const int mb = static_cast<int>(std::min<int64_t>(kMB, M - b * kMB));
-        const uint32_t* xpb = xp + b * kp_n * kMB;
-        const uint32_t* x0[3] = {xpb, xpb + per_term, xpb + 2 * per_term};
-        AmxTile32<3>(wp + n_begin * K, K, x0, out, kMB);
-        if (mb > 32) {
-          const uint32_t* x1[3] = {x0[0] + 32, x0[1] + 32, x0[2] + 32};
-          AmxTile32<3>(wp + n_begin * K, K, x1, out + 32, kMB);
-        }
-        StoreTransposed32(out, kMB, n_begin, b * kMB, mb, t.bias, t.y, t.ldy);
-      }
-    }
-    AmxRelease();
+    const int64_t n_begin = (task - task_start[i]) * kNB;
+    const int64_t n_end = std::min(t.w->rows, n_begin + kNB);
+    AmxWeightRows<3>(t, K, n_begin, (n_end - n_begin) / 32, xp, per_term, M);
   });
   return true;
 }
