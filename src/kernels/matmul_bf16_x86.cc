@@ -10,6 +10,7 @@
 #include "base/check.h"
 #include "base/float16.h"
 #include "base/thread_pool.h"
+#include "kernels/matmul_quant_internal.h"
 #include "kernels/ops.h"
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
@@ -189,15 +190,53 @@ FVLM_TARGET_BF16 void StoreTransposed32(const float* out, int64_t ldo, int64_t n
   }
 }
 
-// Prefill tasks: kNB weight rows each, the targets one after another; task_start[i] is target
-// i's first task, task_start[count] the total.
-constexpr int64_t kNB = 64;
-constexpr int kMaxTargets = 16;
-void WeightRowTasks(const MatMulTarget* targets, int count, int64_t* task_start) {
-  CHECK_LE(count, kMaxTargets);
-  task_start[0] = 0;
-  for (int i = 0; i < count; ++i)
-    task_start[i + 1] = task_start[i] + (targets[i].w->rows + kNB - 1) / kNB;
+constexpr int64_t kNB = kPrefillTaskRows;
+
+// x − bf16(x), exactly (the difference of x and its rounding to 8 significant bits fits in f32).
+FVLM_TARGET_BF16 void Residual(const float* x, int64_t K, float* r) {
+  int64_t k = 0;
+  for (; k + 16 <= K; k += 16) {
+    const __m512 v = _mm512_loadu_ps(x + k);
+    const __m256i h = (__m256i)_mm512_cvtneps_pbh(v);
+    const __m512 back = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+    _mm512_storeu_ps(r + k, _mm512_sub_ps(v, back));
+  }
+  for (; k < K; ++k) r[k] = x[k] - BF16ToF32(F32ToBF16(x[k]));
+}
+
+// x (M rows) packed for the GEMMs as `terms` bf16 parts, part j at the result + j·per_term
+// (*per_term set): one part is x rounded to bf16; three are the split of MatMulBF16SplitX, each
+// part the bf16 rounding of what the parts before it left (residuals exact in f32). Buffers grow
+// to the largest prefill once, then are reused: no steady-state allocation.
+const uint32_t* PackXParts(const float* x, int64_t ldx, int64_t M, int64_t K, int terms,
+                           ThreadPool& pool, int64_t* per_term) {
+  const int64_t kp_n = (K + 1) / 2, mblocks = (M + kMB - 1) / kMB;
+  static thread_local std::vector<uint32_t> packed;
+  static thread_local std::vector<uint16_t> row_bufs;
+  static thread_local std::vector<float> resid;
+  *per_term = mblocks * kp_n * kMB;
+  if (static_cast<int64_t>(packed.size()) < terms * *per_term) packed.resize(terms * *per_term);
+  const int64_t row_stride = kMB * 2 * kp_n;  // one [kMB][K] bf16 staging block per thread
+  if (static_cast<int64_t>(row_bufs.size()) < pool.size() * row_stride) row_bufs.resize(pool.size() * row_stride);
+  if (static_cast<int64_t>(resid.size()) < (terms - 1) * M * K) resid.resize((terms - 1) * M * K);
+  uint32_t* xp = packed.data();
+  uint16_t* rb = row_bufs.data();
+  float* r = resid.data();
+  const int64_t pt = *per_term;
+  pool.Run(mblocks, [&](int64_t b, int thread) {
+    const int64_t m0 = b * kMB;
+    const int mb = static_cast<int>(std::min<int64_t>(kMB, M - m0));
+    uint16_t* buf = rb + thread * row_stride;
+    PackX(x, ldx, m0, mb, K, buf, xp + b * kp_n * kMB);
+    for (int j = 1; j < terms; ++j) {  // part j: the residual that parts 0..j−1 leave
+      const float* prev = j == 1 ? x : r + (j - 2) * M * K;
+      const int64_t ldp = j == 1 ? ldx : K;
+      float* cur = r + (j - 1) * M * K;
+      for (int m = 0; m < mb; ++m) Residual(prev + (m0 + m) * ldp, K, cur + (m0 + m) * K);
+      PackX(cur, K, m0, mb, K, buf, xp + j * pt + b * kp_n * kMB);
+    }
+  });
+  return xp;
 }
 
 // Weight rows [n_begin, n_begin + 32·blocks) of t against every packed x block (M rows) on AMX;
@@ -234,44 +273,31 @@ bool CpuHasAvx512Bf16() {
   return has;
 }
 
-bool MatMulBF16DotProduct(const float* x, int64_t ldx, int64_t M, const MatMulTarget* targets,
-                          int count, ThreadPool& pool) {
-  if (!HasBF16DotProduct()) return false;
-  for (int i = 0; i < count; ++i)
-    if (targets[i].w->type != WType::kBF16 || targets[i].w->cols != targets[0].w->cols) return false;
-  const int64_t K = targets[0].w->cols;
-  const int64_t kp_n = (K + 1) / 2;
-  const int64_t mblocks = (M + kMB - 1) / kMB;
-  // Grows to the largest prefill once, then reused: no steady-state allocation.
-  static thread_local std::vector<uint32_t> packed;
-  static thread_local std::vector<uint16_t> row_bufs;
-  if (static_cast<int64_t>(packed.size()) < mblocks * kp_n * kMB) packed.resize(mblocks * kp_n * kMB);
-  const int64_t row_stride = kMB * 2 * kp_n;  // one [kMB][K] bf16 staging block per thread
-  if (static_cast<int64_t>(row_bufs.size()) < pool.size() * row_stride) row_bufs.resize(pool.size() * row_stride);
-  uint32_t* xp = packed.data();
-  uint16_t* rb = row_bufs.data();
-  pool.Run(mblocks, [&](int64_t b, int thread) {
-    const int mb = static_cast<int>(std::min<int64_t>(kMB, M - b * kMB));
-    PackX(x, ldx, b * kMB, mb, K, rb + thread * row_stride, xp + b * kp_n * kMB);
-  });
-  // Tasks of 64 weight rows over all targets; inside, each kNR-row weight tile (~11 kB at
-  // K=896, L1-resident) meets every packed x block in turn.
-  int64_t task_start[kMaxTargets + 1];
-  WeightRowTasks(targets, count, task_start);
-  const bool amx = K % 32 == 0 && UseAmx();
+namespace {
+// The bf16 prefill GEMM of targets sharing x, with x as `terms` bf16 parts (PackXParts): tasks
+// of kNB weight rows over all targets; inside, whole 32-row blocks on AMX tiles where `amx`,
+// the rest (only with one part) through TileOuter, each kNR-row weight tile (~11 kB at K=896,
+// L1-resident) meeting every packed x block in turn.
+void BF16Prefill(const float* x, int64_t ldx, int64_t M, const MatMulTarget* targets, int count,
+                 int terms, bool amx, ThreadPool& pool) {
+  const int64_t K = targets[0].w->cols, kp_n = (K + 1) / 2, mblocks = (M + kMB - 1) / kMB;
+  int64_t per_term = 0;
+  const uint32_t* xp = PackXParts(x, ldx, M, K, terms, pool, &per_term);
+  const std::vector<int64_t> task_start = TaskStarts(targets, count);
   pool.Run(task_start[count], [&](int64_t task, int) {
     int i = 0;
     while (task >= task_start[i + 1]) ++i;
     const MatMulTarget& t = targets[i];
     const auto* wp = static_cast<const uint16_t*>(t.w->data);
-    const int64_t b0 = task - task_start[i];
-    const int64_t n_end = std::min(t.w->rows, (b0 + 1) * kNB);
-    int64_t n_begin = b0 * kNB;
+    int64_t n_begin = (task - task_start[i]) * kNB;
+    const int64_t n_end = std::min(t.w->rows, n_begin + kNB);
     if (amx && n_end - n_begin >= 32) {
       const int64_t blocks = (n_end - n_begin) / 32;
-      AmxWeightRows<1>(t, K, n_begin, blocks, xp, 0, M);
+      if (terms == 3) AmxWeightRows<3>(t, K, n_begin, blocks, xp, per_term, M);
+      else AmxWeightRows<1>(t, K, n_begin, blocks, xp, per_term, M);
       n_begin += 32 * blocks;
     }
+    CHECK(terms == 1 || n_begin == n_end);  // the split runs only on whole AMX blocks
     for (int64_t n0 = n_begin; n0 < n_end; n0 += kNR) {
       const int nr = static_cast<int>(std::min<int64_t>(kNR, n_end - n0));
       for (int64_t b = 0; b < mblocks; ++b) {
@@ -280,22 +306,18 @@ bool MatMulBF16DotProduct(const float* x, int64_t ldx, int64_t M, const MatMulTa
       }
     }
   });
-  return true;
-}
-
-namespace {
-// x − bf16(x), exactly (the difference of x and its rounding to 8 significant bits fits in f32).
-FVLM_TARGET_BF16 void Residual(const float* x, int64_t K, float* r) {
-  int64_t k = 0;
-  for (; k + 16 <= K; k += 16) {
-    const __m512 v = _mm512_loadu_ps(x + k);
-    const __m256i h = (__m256i)_mm512_cvtneps_pbh(v);
-    const __m512 back = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
-    _mm512_storeu_ps(r + k, _mm512_sub_ps(v, back));
-  }
-  for (; k < K; ++k) r[k] = x[k] - BF16ToF32(F32ToBF16(x[k]));
 }
 }  // namespace
+
+bool MatMulBF16DotProduct(const float* x, int64_t ldx, int64_t M, const MatMulTarget* targets,
+                          int count, ThreadPool& pool) {
+  if (!HasBF16DotProduct()) return false;
+  const int64_t K = targets[0].w->cols;
+  for (int i = 0; i < count; ++i)
+    if (targets[i].w->type != WType::kBF16 || targets[i].w->cols != K) return false;
+  BF16Prefill(x, ldx, M, targets, count, 1, K % 32 == 0 && UseAmx(), pool);
+  return true;
+}
 
 bool MatMulBF16SplitX(const float* x, int64_t ldx, int64_t M, const MatMulTarget* targets,
                       int count, ThreadPool& pool) {
@@ -304,44 +326,10 @@ bool MatMulBF16SplitX(const float* x, int64_t ldx, int64_t M, const MatMulTarget
   for (int i = 0; i < count; ++i)
     if (targets[i].w->type != WType::kBF16 || targets[i].w->cols != K || targets[i].w->rows % 32 != 0)
       return false;
-  const int64_t kp_n = K / 2, mblocks = (M + kMB - 1) / kMB;
   // x = b0 + b1 + b2 + r with b_t bf16: b0 = bf16(x), b1 = bf16(x − b0), b2 = bf16(x − b0 − b1),
   // each residual exact in f32, and |r| ≤ 2^-24·|x|·(1 + 2^-8): below x's own f32 rounding. The
   // products with bf16 weights are exact, so y is the f32 product up to f32 accumulation.
-  static thread_local std::vector<uint32_t> packed;
-  static thread_local std::vector<uint16_t> row_bufs;
-  static thread_local std::vector<float> resid;
-  const int64_t per_term = mblocks * kp_n * kMB;
-  if (static_cast<int64_t>(packed.size()) < 3 * per_term) packed.resize(3 * per_term);
-  const int64_t row_stride = kMB * 2 * kp_n;
-  if (static_cast<int64_t>(row_bufs.size()) < pool.size() * row_stride) row_bufs.resize(pool.size() * row_stride);
-  if (static_cast<int64_t>(resid.size()) < 2 * M * K) resid.resize(2 * M * K);
-  uint32_t* xp = packed.data();
-  uint16_t* rb = row_bufs.data();
-  float* r1 = resid.data();
-  float* r2 = r1 + M * K;
-  pool.Run(mblocks, [&](int64_t b, int thread) {
-    const int64_t m0 = b * kMB;
-    const int mb = static_cast<int>(std::min<int64_t>(kMB, M - m0));
-    for (int m = 0; m < mb; ++m) {
-      Residual(x + (m0 + m) * ldx, K, r1 + (m0 + m) * K);
-      Residual(r1 + (m0 + m) * K, K, r2 + (m0 + m) * K);
-    }
-    uint16_t* buf = rb + thread * row_stride;
-    PackX(x, ldx, m0, mb, K, buf, xp + b * kp_n * kMB);
-    PackX(r1, K, m0, mb, K, buf, xp + per_term + b * kp_n * kMB);
-    PackX(r2, K, m0, mb, K, buf, xp + 2 * per_term + b * kp_n * kMB);
-  });
-  int64_t task_start[kMaxTargets + 1];
-  WeightRowTasks(targets, count, task_start);
-  pool.Run(task_start[count], [&](int64_t task, int) {
-    int i = 0;
-    while (task >= task_start[i + 1]) ++i;
-    const MatMulTarget& t = targets[i];
-    const int64_t n_begin = (task - task_start[i]) * kNB;
-    const int64_t n_end = std::min(t.w->rows, n_begin + kNB);
-    AmxWeightRows<3>(t, K, n_begin, (n_end - n_begin) / 32, xp, per_term, M);
-  });
+  BF16Prefill(x, ldx, M, targets, count, 3, true, pool);
   return true;
 }
 

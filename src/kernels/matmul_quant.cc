@@ -165,16 +165,7 @@ uint8_t* Aligned64(std::vector<uint8_t>& buf, int64_t bytes) {
                                     ~uintptr_t{63});
 }
 
-// Prefill tasks: kNB weight rows each, targets one after another; task_start[i] is target i's
-// first task (task_start[count] the total).
-constexpr int64_t kNB = 64;
-
-std::vector<int64_t> TaskStarts(const MatMulTarget* targets, int count) {
-  std::vector<int64_t> task_start(count + 1, 0);  // per call, not per row: negligible
-  for (int i = 0; i < count; ++i)
-    task_start[i + 1] = task_start[i] + (targets[i].w->rows + kNB - 1) / kNB;
-  return task_start;
-}
+constexpr int64_t kNB = kPrefillTaskRows;
 
 // Which decode body runs now: the x86 intrinsics (or on ARM64 the SDOT body) where the CPU has
 // them and the forced Highway target is at least as wide (so FASTVLM_SIMD=sse4 really tests the
@@ -469,6 +460,13 @@ void PackDecodePanels(const Matrix& w, int64_t group_begin, int64_t group_end, v
       }
     }
   }
+}
+
+std::vector<int64_t> TaskStarts(const MatMulTarget* targets, int count) {
+  std::vector<int64_t> task_start(count + 1, 0);  // per call, not per row: negligible
+  for (int i = 0; i < count; ++i)
+    task_start[i + 1] = task_start[i] + (targets[i].w->rows + kPrefillTaskRows - 1) / kPrefillTaskRows;
+  return task_start;
 }
 
 int64_t Int8PanelBytes(int64_t n, int64_t K) {

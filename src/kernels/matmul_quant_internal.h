@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <vector>
 
 #include "kernels/ops.h"
 #include "kernels/quant_blocks.h"
@@ -25,6 +26,11 @@ bool PackBlockRowsBF16X86(const Matrix& w, int64_t n0, int64_t n, void* dst);
 // Panels [panel_begin, panel_end) of block matrix w, dequantized into the bf16 panel layout of
 // PackMatrix (rows past w.rows zero): PackMatrixPanels for block types.
 void PackBlockMatrixPanels(const Matrix& w, void* dst, int64_t panel_begin, int64_t panel_end);
+// Prefill GEMMs (block types here, bf16 in matmul_bf16_x86.cc) run as tasks of
+// kPrefillTaskRows weight rows, the targets one after another: task_start[i] is target i's
+// first task, task_start[count] the total.
+inline constexpr int64_t kPrefillTaskRows = 64;
+std::vector<int64_t> TaskStarts(const MatMulTarget* targets, int count);
 // Prefill with int8 activations. PackInt8Panels (matmul_quant.cc) writes rows [n0, n0 + n) of
 // block matrix w as panels of 16 rows; per panel and 32-column block: 8 k-groups × 16 rows × 4
 // levels (elements 4g..4g+3 of the row's block), then d_w[16] and, for Q4_1, the minimum m[16]
