@@ -219,6 +219,10 @@ bool UseAmx() {
   return g_amx_enabled.load(std::memory_order_relaxed) && HasBF16DotProduct() && CpuHasAmx(false);
 }
 bool UseAmxInt8() { return g_amx_enabled.load(std::memory_order_relaxed) && CpuHasAmx(true); }
+
+int64_t GemmPackedRowBlock(const PackedMatrix& w) {
+  return w.type == WType::kBF16 && w.cols % 32 == 0 && UseAmx() ? 16 : kMR;
+}
 void SetAmx(bool allowed) { g_amx_enabled.store(allowed, std::memory_order_relaxed); }
 
 bool GemmPackedBF16DotProduct(const float* x, int64_t ldx, int64_t M, const PackedMatrix& w,
@@ -264,6 +268,7 @@ bool GemmPackedBF16DotProduct(const float*, int64_t, int64_t, const PackedMatrix
 }
 bool UseAmx() { return false; }
 bool UseAmxInt8() { return false; }
+int64_t GemmPackedRowBlock(const PackedMatrix&) { return 6; }
 void SetAmx(bool) {}
 
 #endif

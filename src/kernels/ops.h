@@ -205,6 +205,11 @@ struct GemmEpilogue {
   const float* residual = nullptr;
   int64_t ldr = 0;
 };
+// The row multiple GemmPacked runs fastest on now for w: 16 where its bf16 blocks go through
+// AMX tiles (rows outside whole 16-row blocks take the AVX512-BF16 body, ~1/7 of the tiles'
+// rate), else 6 (the register tile of the other bodies). Callers that choose their own row
+// tiles (the fused ConvFFN) make them multiples of it.
+int64_t GemmPackedRowBlock(const PackedMatrix& w);
 // Bytes of scratch GemmPacked needs for M rows of K (the bf16 copy of x on the BF16 path).
 int64_t GemmScratchBytes(int64_t M, int64_t K);
 // y[m, n] = epilogue(Σ_k x[m, k]·W[n, k]) for m < M, n < w.rows; serial (call it from a pool

@@ -72,20 +72,15 @@ void MakeConvFFNConv(const float* w_oikk, int64_t C, int k, const float* gamma, 
   MakeDwConv(w.data(), C, k, 1, 1, std::move(b), out);
 }
 
-namespace {
-// The row count FfnTileRows rounds down (so it bounds both roundings).
 int64_t FfnTileRowsBound(int64_t C) {
+  // 32768 floats of hidden per 1/4 of C: C=96 → 192 (cap), 384 → 84, 768 → 42.
   return std::clamp<int64_t>(32768 / std::max<int64_t>(C, 1), 16, 192);
 }
-}  // namespace
 
-int64_t FfnTileRows(int64_t C) {
-  // 32768 floats of hidden per 1/4 of C: C=96 → 192 (cap), 384 → 84, 768 → 42; a multiple of
-  // the GEMM's row tile: 6 rows, or 16 where GemmPacked runs on AMX tiles (C=192 → 160,
-  // 384 → 80), because there rows outside whole 16-row blocks take the AVX512-BF16 body,
-  // ~1/7 of the tiles' rate: 4 rows of 84 cost ~30% more time for the GEMMs.
-  const int64_t rows = FfnTileRowsBound(C);
-  return kernels::UseAmx() ? rows / 16 * 16 : rows / 6 * 6;
+int64_t FfnTileRows(int64_t C, int64_t row_block) {
+  // A multiple of the GEMM's row block (kernels::GemmPackedRowBlock: 6, or 16 on AMX tiles, where
+  // 4 leftover rows of 84 cost ~30% more time for the GEMMs): C=192 → 168 / 160, 384 → 84 / 80.
+  return FfnTileRowsBound(C) / row_block * row_block;
 }
 
 void Workspace::ReserveThreads(int nthreads) {
@@ -101,7 +96,7 @@ void Workspace::ReserveGemm(int64_t M, int64_t K, int nthreads) {
 
 void Workspace::ReserveBlock(int64_t N, int64_t C, int nthreads, bool attention) {
   ReserveThreads(nthreads);
-  const int64_t rows = FfnTileRowsBound(C);  // either rounding (SetAmx may change between)
+  const int64_t rows = FfnTileRowsBound(C);  // any row block
   for (auto& t : threads) {
     Grow(t.tile, rows * C);
     Grow(t.hidden, rows * 4 * C);
@@ -166,7 +161,7 @@ void ConvFFNForward(const ConvFFN& f, int64_t H, int64_t W, const float* x, floa
   // mci.py ConvFFN.forward + residual. x, y: [N = H·W, C]; hidden [rows, 4C] per tile.
   const int64_t N = H * W, C = f.conv.cin, C4 = f.fc1.out();
   const kernels::DwConvShape s = f.conv.Shape(H, W);
-  const int64_t rows = FfnTileRows(C), tiles = CeilDiv(N, rows);
+  const int64_t rows = FfnTileRows(C, kernels::GemmPackedRowBlock(f.fc1.w)), tiles = CeilDiv(N, rows);
   const int64_t wbytes = kernels::PackedMatrixBytes(f.fc1.w.type, C4, C) * 2;
   kernels::GemmEpilogue e1, e2;
   e1.bias = f.fc1.bias.data();

@@ -111,8 +111,10 @@ struct Workspace {
   void ReserveSE(int64_t F, int64_t rd);
 };
 
-// Rows of x per ConvFFN tile for width C: keeps the 4C-wide hidden tile (~0.5 MB) in L2.
-int64_t FfnTileRows(int64_t C);
+// Rows of x per ConvFFN tile for width C: keeps the 4C-wide hidden tile (~0.5 MB) in L2, a
+// multiple of row_block; FfnTileRowsBound(C) bounds it for every row block (workspace sizes).
+int64_t FfnTileRowsBound(int64_t C);
+int64_t FfnTileRows(int64_t C, int64_t row_block);
 
 // y = x·Wᵀ with the epilogue, split over the pool in row × column tasks (each task a serial
 // GemmPacked with its thread's scratch). ep.bias/scale/residual are for the whole matrix.
